@@ -24,8 +24,6 @@ class PlaceOrder:
     fire: bool = True
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class ChangeOrderDetails:
     """Change the fields named in ``changed`` to the values given (None clears)."""
