@@ -73,9 +73,7 @@ class ConcurrencyConflict(EventStoreError):
     """The stream is not at the expected version; nothing was written."""
 
     def __init__(self, stream_id: str, expected: ExpectedVersion, actual: int) -> None:
-        super().__init__(
-            f"stream {stream_id!r} is at version {actual}, expected {expected}"
-        )
+        super().__init__(f"stream {stream_id!r} is at version {actual}, expected {expected}")
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
