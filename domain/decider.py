@@ -464,7 +464,7 @@ def _check_details(
 def _check_item_specs(specs: tuple[ItemSpec, ...], *, required: bool) -> None:
     if required and not specs:
         raise InvalidCommand("items_required", "give at least one item", "items")
-    _check_ids(tuple(spec.item_id for spec in specs))
+    _check_unique(tuple(spec.item_id for spec in specs))
     for spec in specs:
         _check_text(spec.item_id, "item_id")
         _check_text(spec.name, "name")
@@ -485,6 +485,10 @@ def _check_ids(item_ids: tuple[str, ...]) -> None:
         raise InvalidCommand(
             "items_required", "list at least one item id, or omit the list", "item_ids"
         )
+    _check_unique(item_ids)
+
+
+def _check_unique(item_ids: tuple[str, ...]) -> None:
     if len(set(item_ids)) != len(item_ids):
         raise InvalidCommand("duplicate_item_ids", "each item id may appear once", "item_ids")
 
