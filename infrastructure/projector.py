@@ -1,0 +1,516 @@
+"""The projector: the one reader of the event store that feeds the read models and screens.
+
+It reads ``store.read_all`` in position order, batch by batch. Per batch, in ONE
+write transaction, it folds every event onto its order with ``domain.decider.evolve``
+(the domain's rules, not a copy of them), numbers new orders with the domain's
+``OrderNumbering`` fold, lets every projection handler write its rows and advances
+each projection's checkpoint; it commits; THEN hands the batch to the broadcaster;
+THEN wakes ``wait_for_position`` callers (read-your-writes for the REST layer).
+
+Failures: a handler or event that fails rolls the whole batch back, is logged and
+noted in ``last_error`` (and on the checkpoint rows), and the batch is retried with
+backoff; the projector never skips past it. A broadcaster that raises or hangs is
+logged and skipped: it never undoes, blocks or stops projection.
+
+Recent order states are kept in an LRU keyed by order id and checked against the
+stream version; a miss refolds the order from ``store.read_stream`` (and takes its
+ticket number from the stored view).
+
+``rebuild(store, engine)`` truncates the read models and replays from position 0 with
+no broadcaster (what the replay CLI runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Final, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.business_day import OrderNumbering
+from domain.codec import decode_recorded
+from domain.decider import evolve
+from domain.events import (
+    Event,
+    ItemBumped,
+    ItemChanged,
+    ItemRecalled,
+    ItemRemoved,
+    ItemsAdded,
+    ItemsFired,
+    ItemsHeld,
+    ItemsReleased,
+    ItemVoided,
+    OrderPlaced,
+)
+from domain.model import Order
+from domain.ports import EventStore, RecordedEvent, Upcaster
+from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEvent
+from infrastructure.read_models.engine import WRITE_OPTION
+from infrastructure.read_models.handlers import (
+    Projection,
+    default_projections,
+    load_checkpoints,
+    load_counters,
+    record_error,
+    reset_checkpoints,
+    reset_counters,
+    save_checkpoints,
+    save_counters,
+    stored_number,
+)
+from infrastructure.read_models.views import (
+    OrderChange,
+    OrderMeta,
+    TrackedOrder,
+    kitchen_items,
+    occurred_at,
+    render_order,
+    stations_of,
+)
+
+__all__ = ["ORDER_NUMBERS", "Projector", "rebuild"]
+
+_LOG = logging.getLogger(__name__)
+
+ORDER_NUMBERS: Final = "order_numbers"
+"""Checkpoint name of the order numbering (the ``order_number_counters`` table)."""
+
+_T = TypeVar("_T")
+
+
+class ProjectionFailed(RuntimeError):
+    """A batch could not be projected; ``projections`` names the checkpoints it blocks."""
+
+    def __init__(self, projections: Sequence[str], position: int, cause: BaseException) -> None:
+        super().__init__(
+            f"projection {', '.join(projections)} failed at or after position {position}: "
+            f"{type(cause).__name__}: {cause}"
+        )
+        self.projections = tuple(projections)
+        self.position = position
+        self.__cause__ = cause
+
+
+class Projector:
+    """Feeds the read models (and then the broadcaster) from the event store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        broadcaster: Broadcaster | None = None,
+        *,
+        batch_size: int = 500,
+        handlers: Sequence[Projection] | None = None,
+        cache_size: int = 10_000,
+        idle_timeout: float = 5.0,
+        retry_delay: float = 0.1,
+        max_retry_delay: float = 10.0,
+        publish_timeout: float = 5.0,
+        upcasters: Upcaster | None = None,
+    ) -> None:
+        if batch_size < 1 or cache_size < 1:
+            raise ValueError("batch_size and cache_size must be at least 1")
+        self._store = store
+        self._engine = engine
+        self._broadcaster = broadcaster or NullBroadcaster()
+        self._batch_size = batch_size
+        self._handlers = tuple(default_projections() if handlers is None else handlers)
+        self._names = (*(h.name for h in self._handlers), ORDER_NUMBERS)
+        if len(set(self._names)) != len(self._names):
+            raise ValueError(f"projection names must be unique: {self._names}")
+        self._cache = _OrderCache(cache_size)
+        self._idle_timeout = idle_timeout
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._publish_timeout = publish_timeout
+        self._upcasters = upcasters
+        self._checkpoints: dict[str, int] = {}
+        self._numbering = OrderNumbering()
+        self._position = 0
+        self._loaded = False
+        self._last_error: str | None = None
+        self._failures = 0
+        self._advanced = asyncio.Condition()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- what the service reads -------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The position every read model has reached (and that was broadcast)."""
+        return self._position
+
+    @property
+    def last_error(self) -> str | None:
+        """The failure the projector is retrying, or None while it is healthy."""
+        return self._last_error
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def lag(self) -> int:
+        """How many events the read models are behind the store's head."""
+        return max(0, await self._store.head_position() - self._position)
+
+    async def wait_for_position(self, position: int, timeout: float) -> bool:
+        """True once every read model has reached ``position``; False after ``timeout`` s."""
+        if self._position >= position:
+            return True
+        try:
+            async with asyncio.timeout(timeout), self._advanced:
+                await self._advanced.wait_for(lambda: self._position >= position)
+        except TimeoutError:
+            return self._position >= position
+        return True
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the checkpoints and start projecting in a background task."""
+        if self._task is not None:
+            raise RuntimeError("the projector is already started")
+        await self._load()
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="projector")
+
+    async def stop(self) -> None:
+        """Stop after the batch in hand is committed and broadcast."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        await task
+
+    async def catch_up(self) -> int:
+        """Project (in the caller's task) until the store has nothing more; the position.
+
+        For tools and tests: a failing batch is recorded and raised, not retried.
+        """
+        if self.running:
+            raise RuntimeError("the projector is running; stop it first")
+        await self._load()
+        while batch := await self._store.read_all(self._position, self._batch_size):
+            try:
+                await self._process(batch)
+            except ProjectionFailed as exc:
+                await self._note_failure(exc)
+                raise
+        return self._position
+
+    async def reset(self) -> None:
+        """Delete every read-model row, counter and checkpoint (a rebuild starts at zero)."""
+        if self.running:
+            raise RuntimeError("the projector is running; stop it first")
+        async with self._write() as conn, conn.begin():
+            for handler in self._handlers:
+                await handler.reset(conn)
+            await reset_counters(conn)
+            await reset_checkpoints(conn, self._names)
+        self._cache.clear()
+        self._loaded = False
+        await self._load()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = await self._store.read_all(self._position, self._batch_size)
+                if not batch:
+                    await self._unless_stopped(
+                        self._store.wait_for_events(self._position, self._idle_timeout)
+                    )
+                    continue
+                await self._process(batch)
+            except ProjectionFailed as exc:
+                await self._note_failure(exc)
+                await self._back_off()
+            except Exception as exc:  # the store itself failed (locked, I/O): same treatment
+                await self._note_failure(ProjectionFailed(self._names, self._position + 1, exc))
+                await self._back_off()
+
+    async def _process(self, batch: Sequence[RecordedEvent]) -> None:
+        changes = await self._commit(batch)
+        self._failures = 0
+        self._last_error = None
+        await self._publish(changes)
+        async with self._advanced:
+            self._position = batch[-1].position
+            self._advanced.notify_all()
+
+    async def _commit(self, batch: Sequence[RecordedEvent]) -> list[OrderChange]:
+        """Project ``batch`` and advance the checkpoints in one transaction."""
+        numbering = OrderNumbering(self._numbering.snapshot())
+        last = batch[-1].position
+        checkpoints = {name: max(cp, last) for name, cp in self._checkpoints.items()}
+        try:
+            # Folding may read (a cache miss); it runs before the write lock is taken, which is
+            # safe because this projector is the only writer of the read models.
+            async with self._engine.connect() as reader:
+                changes, days = await self._changes(reader, batch, numbering)
+            async with self._write() as conn, conn.begin():
+                for handler in self._handlers:
+                    await self._apply(handler, conn, changes)
+                await save_counters(conn, {day: numbering.last_number(day) for day in days})
+                await save_checkpoints(conn, checkpoints, datetime.now(UTC))
+        except BaseException:
+            self._cache.clear()  # it may hold states of the batch that was rolled back
+            raise
+        self._checkpoints = checkpoints
+        self._numbering = numbering
+        self._cache.trim()
+        return changes
+
+    async def _apply(
+        self, handler: Projection, conn: AsyncConnection, changes: list[OrderChange]
+    ) -> None:
+        done = self._checkpoints[handler.name]
+        todo = [c for c in changes if c.event.position > done]
+        if not todo:
+            return
+        try:
+            await handler.apply(conn, todo)
+        except Exception as exc:
+            raise ProjectionFailed([handler.name], todo[0].event.position, exc) from exc
+
+    async def _changes(
+        self, conn: AsyncConnection, batch: Sequence[RecordedEvent], numbering: OrderNumbering
+    ) -> tuple[list[OrderChange], set[str]]:
+        """Fold each event onto its order; the changes and the business days numbered."""
+        numbered_to = self._checkpoints[ORDER_NUMBERS]
+        days: set[str] = set()
+        changes: list[OrderChange] = []
+        for recorded in batch:
+            try:
+                event = decode_recorded(recorded, self._upcasters)
+                before = await self._before(conn, recorded, event)
+                order = evolve(before.order if before else None, event)
+                if before is not None:
+                    number = before.meta.number
+                elif recorded.position > numbered_to:
+                    number = numbering.next_number(order.business_day)
+                    days.add(order.business_day)
+                else:  # numbered in an earlier run; a projection is catching up alone
+                    number = await stored_number(conn, order.order_id)
+                changes.append(self._change(recorded, event, before, order, number))
+            except Exception as exc:
+                raise ProjectionFailed(self._names, recorded.position, exc) from exc
+        return changes, days
+
+    def _change(
+        self,
+        recorded: RecordedEvent,
+        event: Event,
+        before: TrackedOrder | None,
+        order: Order,
+        number: int | None,
+    ) -> OrderChange:
+        if order.discarded:
+            self._cache.pop(order.order_id)
+            return OrderChange(recorded, event, before, None, None)
+        after = TrackedOrder(order, _next_meta(before, order, recorded, number))
+        self._cache.put(after)
+        return OrderChange(recorded, event, before, after, render_order(after))
+
+    async def _before(
+        self, conn: AsyncConnection, recorded: RecordedEvent, event: Event
+    ) -> TrackedOrder | None:
+        """The order just before ``recorded``: from the cache, else refolded from its stream."""
+        if isinstance(event, OrderPlaced):
+            return None
+        cached = self._cache.get(recorded.stream_id)
+        if cached is not None and cached.version == recorded.stream_version - 1:
+            return cached
+        tracked: TrackedOrder | None = None
+        for past in await self._store.read_stream(recorded.stream_id):
+            if past.stream_version >= recorded.stream_version:
+                break
+            past_event = decode_recorded(past, self._upcasters)
+            order = evolve(tracked.order if tracked else None, past_event)
+            tracked = TrackedOrder(order, _next_meta(tracked, order, past, None))
+        if tracked is None:
+            return None  # evolve will refuse the event: nothing was placed
+        number = await stored_number(conn, recorded.stream_id)
+        return replace(tracked, meta=replace(tracked.meta, number=number))
+
+    # --- after the commit -------------------------------------------------------------
+
+    async def _publish(self, changes: list[OrderChange]) -> None:
+        if isinstance(self._broadcaster, NullBroadcaster) or not changes:
+            return
+        batch = [_projected(change) for change in changes]
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._broadcaster.publish(batch)
+        except Exception:
+            _LOG.exception(
+                "broadcaster failed on positions %d..%d; read models are unaffected",
+                batch[0].position,
+                batch[-1].position,
+            )
+
+    # --- failures ---------------------------------------------------------------------
+
+    async def _note_failure(self, failure: ProjectionFailed) -> None:
+        self._failures += 1
+        self._last_error = str(failure)
+        _LOG.error("%s (attempt %d)", failure, self._failures, exc_info=failure.__cause__)
+        try:
+            async with self._write() as conn, conn.begin():
+                await record_error(conn, failure.projections, self._last_error, datetime.now(UTC))
+        except Exception:
+            _LOG.exception("could not record the projection error on its checkpoint")
+
+    async def _back_off(self) -> None:
+        delay = min(self._retry_delay * 2 ** (self._failures - 1), self._max_retry_delay)
+        await self._unless_stopped(asyncio.sleep(delay))
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        async with self._engine.connect() as conn:
+            stored = await load_checkpoints(conn)
+            counters = await load_counters(conn)
+        self._checkpoints = {name: stored.get(name, 0) for name in self._names}
+        self._numbering = OrderNumbering(counters)
+        self._position = min(self._checkpoints.values())
+        self._loaded = True
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose transactions take the write lock up front (``BEGIN IMMEDIATE``)."""
+        async with self._engine.connect() as conn:
+            await conn.execution_options(**{WRITE_OPTION: True})
+            yield conn
+
+    async def _unless_stopped(self, awaitable: Awaitable[_T]) -> None:
+        """Await ``awaitable`` unless ``stop()`` is called first (then cancel it)."""
+        work = asyncio.ensure_future(awaitable)
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, stopped):
+                task.cancel()
+        if work.done() and not work.cancelled():
+            work.result()
+
+
+async def rebuild(
+    store: EventStore,
+    engine: AsyncEngine,
+    *,
+    batch_size: int = 500,
+    handlers: Sequence[Projection] | None = None,
+    broadcaster: Broadcaster | None = None,
+) -> int:
+    """Truncate the read models and replay every event (no broadcaster unless given).
+
+    Run it while no projector is running on the same database. Returns the position reached.
+    """
+    projector = Projector(store, engine, broadcaster, batch_size=batch_size, handlers=handlers)
+    await projector.reset()
+    return await projector.catch_up()
+
+
+class _OrderCache:
+    """LRU of recent order states; trimmed between batches so a batch never loses its own."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._orders: OrderedDict[str, TrackedOrder] = OrderedDict()
+
+    def get(self, order_id: str) -> TrackedOrder | None:
+        tracked = self._orders.get(order_id)
+        if tracked is not None:
+            self._orders.move_to_end(order_id)
+        return tracked
+
+    def put(self, tracked: TrackedOrder) -> None:
+        self._orders[tracked.order.order_id] = tracked
+        self._orders.move_to_end(tracked.order.order_id)
+
+    def pop(self, order_id: str) -> None:
+        self._orders.pop(order_id, None)
+
+    def clear(self) -> None:
+        self._orders.clear()
+
+    def trim(self) -> None:
+        while len(self._orders) > self._capacity:
+            self._orders.popitem(last=False)
+
+
+def _next_meta(
+    before: TrackedOrder | None, order: Order, recorded: RecordedEvent, number: int | None
+) -> OrderMeta:
+    at = occurred_at(recorded)
+    if before is None:
+        meta = OrderMeta(number, at, recorded.position, at, recorded.position)
+    else:
+        meta = replace(before.meta, updated_at=at, position=recorded.position)
+    if order.fired_ever and meta.sent_at is None:
+        meta = replace(meta, sent_at=at, sent_position=recorded.position)
+    return meta
+
+
+def _projected(change: OrderChange) -> ProjectedEvent:
+    before, after = change.before, change.after
+    return ProjectedEvent(
+        event=change.event,
+        order=change.view,
+        previous_status=before.order.status.value if before else None,
+        status=after.order.status.value if after else None,
+        sent=after is not None and after.order.fired_ever,
+        in_kitchen=after is not None and after.in_kitchen,
+        was_in_kitchen=before is not None and before.in_kitchen,
+        stations=_stations(change),
+    )
+
+
+def _stations(change: OrderChange) -> frozenset[str]:
+    orders = [t.order for t in (change.after, change.before) if t is not None]
+    named = _named_items(change.domain_event)
+    if named is None:
+        return stations_of(kitchen_items(orders[0])) if orders else frozenset()
+    stations = {_station_of(orders, item_id) for item_id in named}
+    return frozenset(s for s in stations if s is not None)
+
+
+def _station_of(orders: list[Order], item_id: str) -> str | None:
+    for order in orders:
+        for item in order.items:
+            if item.item_id == item_id:
+                return item.station
+    return None
+
+
+def _named_items(event: Event) -> tuple[str, ...] | None:
+    """The item ids an item-level event names; None for order-level events."""
+    match event:
+        case OrderPlaced(items=specs) | ItemsAdded(items=specs):
+            return tuple(spec.item_id for spec in specs)
+        case ItemsFired(item_ids=ids) | ItemsHeld(item_ids=ids) | ItemsReleased(item_ids=ids):
+            return ids
+        case (
+            ItemChanged(item_id=item_id)
+            | ItemRemoved(item_id=item_id)
+            | ItemBumped(item_id=item_id)
+            | ItemRecalled(item_id=item_id)
+            | ItemVoided(item_id=item_id)
+        ):
+            return (item_id,)
+        case _:
+            return None

@@ -1,0 +1,236 @@
+"""The read side of the read models: what the REST and Socket.IO layers ask for.
+
+Every query runs in one read transaction (``ReadModels.snapshot()``), so a
+multi-statement read is consistent and ``ReadSnapshot.position`` says exactly
+which global position it reflects (what a Socket.IO join without ``since`` sends).
+
+The order list is newest first: ordered by the position of the order's
+``OrderPlaced`` event (immutable, unique), so a cursor page never skips or
+repeats an order however the orders change in between.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.ports import JSON
+from infrastructure.read_models.handlers import KitchenProjection, OrderViewsProjection
+from infrastructure.read_models.tables import (
+    KITCHEN_TICKET_ITEMS,
+    KITCHEN_TICKETS,
+    ORDER_VIEWS,
+    PROJECTION_CHECKPOINTS,
+    as_utc,
+    iso,
+)
+from infrastructure.read_models.views import LIVE_ITEM_STATUSES
+
+MAX_LIST_LIMIT: Final = 500
+_LIVE = [s.value for s in LIVE_ITEM_STATUSES]
+_SNAPSHOT_PROJECTIONS: Final = (OrderViewsProjection.name, KitchenProjection.name)
+
+
+class InvalidCursor(ValueError):
+    """A list cursor that this service did not hand out (the REST layer answers 422)."""
+
+
+class ReadModels:
+    """Queries over the read-model tables; each call is one short read transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[ReadSnapshot]:
+        """Several reads from one consistent state, with the position it reflects."""
+        async with self._engine.connect() as conn:
+            yield await ReadSnapshot.open(conn)
+
+    async def get_order(self, order_id: str) -> JSON | None:
+        async with self.snapshot() as snap:
+            return await snap.get_order(order_id)
+
+    async def list_orders(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        order_type: str | None = None,
+        table_number: int | None = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[JSON], str | None]:
+        async with self.snapshot() as snap:
+            return await snap.list_orders(
+                status=status,
+                order_type=order_type,
+                table_number=table_number,
+                since=since,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def kitchen_tickets(self, station: str | None = None) -> list[JSON]:
+        async with self.snapshot() as snap:
+            return await snap.kitchen_tickets(station)
+
+    async def checkpoints(self) -> dict[str, int]:
+        """Every projection's checkpoint position, by projection name."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(PROJECTION_CHECKPOINTS.c.name, PROJECTION_CHECKPOINTS.c.position)
+            )
+            return dict(rows.all())
+
+    async def errors(self) -> dict[str, str]:
+        """The last error of every projection that is stuck on one, by projection name."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(PROJECTION_CHECKPOINTS.c.name, PROJECTION_CHECKPOINTS.c.last_error).where(
+                    PROJECTION_CHECKPOINTS.c.last_error.is_not(None)
+                )
+            )
+            return {name: error for name, error in rows if error is not None}
+
+
+class ReadSnapshot:
+    """Reads inside one transaction; ``position`` is where the order and kitchen models stand."""
+
+    def __init__(self, conn: AsyncConnection, position: int) -> None:
+        self._conn = conn
+        self.position = position
+
+    @classmethod
+    async def open(cls, conn: AsyncConnection) -> ReadSnapshot:
+        position = await conn.scalar(
+            select(func.min(PROJECTION_CHECKPOINTS.c.position)).where(
+                PROJECTION_CHECKPOINTS.c.name.in_(_SNAPSHOT_PROJECTIONS)
+            )
+        )
+        return cls(conn, int(position or 0))
+
+    async def get_order(self, order_id: str) -> JSON | None:
+        """The order view, or None when there is no such order (or it was discarded)."""
+        raw = await self._conn.scalar(
+            select(ORDER_VIEWS.c.view).where(ORDER_VIEWS.c.id == order_id)
+        )
+        return _loads(raw) if raw is not None else None
+
+    async def list_orders(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        order_type: str | None = None,
+        table_number: int | None = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[JSON], str | None]:
+        """A page of order views, newest first, and the cursor of the next page (or None).
+
+        Filters combine with AND: ``status`` is any of the listed statuses (None or empty:
+        all), ``since`` keeps orders created at or after that instant (naive = UTC).
+        """
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}: {limit}")
+        t = ORDER_VIEWS.c
+        where: list[ColumnElement[bool]] = []
+        if status:
+            where.append(t.status.in_(list(status)))
+        if order_type is not None:
+            where.append(t.order_type == order_type)
+        if table_number is not None:
+            where.append(t.table_number == table_number)
+        if since is not None:
+            where.append(t.created_at >= as_utc(since))
+        if cursor is not None:
+            where.append(t.created_position < decode_cursor(cursor))
+        stmt = (
+            select(t.view, t.created_position)
+            .where(*where)
+            .order_by(t.created_position.desc())
+            .limit(limit + 1)
+        )
+        rows = (await self._conn.execute(stmt)).all()
+        page = rows[:limit]
+        more = len(rows) > limit
+        return [_loads(view) for view, _ in page], encode_cursor(page[-1][1]) if more else None
+
+    async def kitchen_tickets(self, station: str | None = None) -> list[JSON]:
+        """The kitchen board, oldest first (by when each order was first sent).
+
+        With ``station``: only that station's items, and only orders that still have a
+        live (sent or ready) item there.
+        """
+        k, i = KITCHEN_TICKETS.c, KITCHEN_TICKET_ITEMS.c
+        tickets = select(KITCHEN_TICKETS).order_by(k.sent_position)
+        items = select(KITCHEN_TICKET_ITEMS).order_by(i.order_id, i.seq)
+        if station is not None:
+            live_here = exists().where(
+                i.order_id == k.order_id, i.station == station, i.status.in_(_LIVE)
+            )
+            tickets = tickets.where(live_here)
+            items = items.where(i.station == station)
+        ticket_rows = (await self._conn.execute(tickets)).mappings().all()
+        if not ticket_rows:
+            return []
+        ids = [row["order_id"] for row in ticket_rows]
+        by_order: dict[str, list[JSON]] = {oid: [] for oid in ids}
+        for row in (await self._conn.execute(items.where(i.order_id.in_(ids)))).mappings():
+            by_order[row["order_id"]].append(_ticket_item(row))
+        return [_ticket(row, by_order[row["order_id"]]) for row in ticket_rows]
+
+
+def encode_cursor(created_position: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"p": created_position})).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = raw["p"]
+    except (binascii.Error, orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+        raise InvalidCursor(f"not a cursor from this list: {cursor!r}") from exc
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise InvalidCursor(f"not a cursor from this list: {cursor!r}")
+    return position
+
+
+def _ticket(row: Any, items: list[JSON]) -> JSON:
+    return {
+        "order_id": row["order_id"],
+        "number": row["number"],
+        "order_type": row["order_type"],
+        "table_number": row["table_number"],
+        "status": row["status"],
+        "notes": row["notes"],
+        "sent_at": iso(row["sent_at"]),
+        "version": row["version"],
+        "position": row["position"],
+        "items": items,
+    }
+
+
+def _ticket_item(row: Any) -> JSON:
+    return {
+        "id": row["item_id"],
+        "name": row["name"],
+        "quantity": row["quantity"],
+        "modifiers": _loads(row["modifiers"]),
+        "notes": row["notes"],
+        "station": row["station"],
+        "status": row["status"],
+    }
+
+
+def _loads(raw: str) -> Any:
+    return orjson.loads(raw)

@@ -1,0 +1,146 @@
+"""What the read models show of an order: its tracked state and the JSON-ready shapes.
+
+``TrackedOrder`` is the domain ``Order`` (folded with ``domain.decider.evolve``)
+plus what the domain state does not hold: the ticket number and the timestamps
+and positions taken from the events. ``render_order`` gives the order view
+(docs/architecture.md, "Read model view"); ``kitchen_items``/``ticket_item`` what a
+kitchen ticket lists. All pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.events import Event
+from domain.model import Item, ItemStatus, Order, OrderStatus
+from domain.ports import JSON, RecordedEvent
+from infrastructure.read_models.tables import iso
+
+KITCHEN_STATUSES = frozenset({OrderStatus.SENT, OrderStatus.PREPARING, OrderStatus.READY})
+"""Order statuses that keep a ticket on the kitchen board."""
+
+KITCHEN_ITEM_STATUSES = frozenset({ItemStatus.SENT, ItemStatus.READY, ItemStatus.VOIDED})
+"""Item statuses a ticket lists: fired work (voided items stay so the cook sees the void)."""
+
+LIVE_ITEM_STATUSES = frozenset({ItemStatus.SENT, ItemStatus.READY})
+"""Items that still mean work (or a plate waiting) at their station."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderMeta:
+    """An order's facts that come from its events' positions and metadata, not from ``Order``."""
+
+    number: int | None
+    created_at: datetime
+    created_position: int
+    updated_at: datetime
+    position: int
+    sent_at: datetime | None = None
+    sent_position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedOrder:
+    """An order as of one of its events: domain state plus meta."""
+
+    order: Order
+    meta: OrderMeta
+
+    @property
+    def version(self) -> int:
+        return self.order.version
+
+    @property
+    def in_kitchen(self) -> bool:
+        return self.order.status in KITCHEN_STATUSES and self.meta.sent_position is not None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """One event applied to one order: the state before and after (None once discarded)."""
+
+    event: RecordedEvent
+    domain_event: Event
+    """``event`` decoded (and upcast)."""
+    before: TrackedOrder | None
+    after: TrackedOrder | None
+    view: JSON | None
+    """``render_order(after)``, rendered once and shared by the handlers and the broadcaster."""
+
+    @property
+    def order_id(self) -> str:
+        return self.event.stream_id
+
+
+def occurred_at(event: RecordedEvent) -> datetime:
+    """The event's ``occurred_at`` metadata (ISO 8601), else the time it was recorded."""
+    raw = event.metadata.get("occurred_at")
+    if isinstance(raw, str):
+        return datetime.fromisoformat(raw)
+    return event.recorded_at
+
+
+def order_total(order: Order) -> int:
+    """Sum of quantity * unit_price over the items that are not voided, in cents."""
+    return sum(i.quantity * i.unit_price for i in order.items if i.status is not ItemStatus.VOIDED)
+
+
+def render_order(tracked: TrackedOrder) -> JSON:
+    """The order view (the shape every read of an order returns)."""
+    order, meta = tracked.order, tracked.meta
+    return {
+        "id": order.order_id,
+        "number": meta.number,
+        "business_day": order.business_day,
+        "order_type": order.order_type.value,
+        "table_number": order.table_number,
+        "guest_count": order.guest_count,
+        "notes": order.notes,
+        "status": order.status.value,
+        "cancel_reason": order.cancel_reason,
+        "version": order.version,
+        "position": meta.position,
+        "total": order_total(order),
+        "created_at": iso(meta.created_at),
+        "updated_at": iso(meta.updated_at),
+        "sent_at": iso(meta.sent_at) if meta.sent_at is not None else None,
+        "items": [_render_item(item) for item in order.items],
+    }
+
+
+def _render_item(item: Item) -> JSON:
+    return {
+        "id": item.item_id,
+        "menu_item_id": item.menu_item_id,
+        "name": item.name,
+        "quantity": item.quantity,
+        "unit_price": item.unit_price,
+        "modifiers": list(item.modifiers),
+        "notes": item.notes,
+        "station": item.station,
+        "status": item.status.value,
+        "void_reason": item.void_reason,
+    }
+
+
+def kitchen_items(order: Order) -> list[Item]:
+    """The items a ticket lists, in entry order."""
+    return [i for i in order.items if i.status in KITCHEN_ITEM_STATUSES]
+
+
+def ticket_item(item: Item) -> JSON:
+    """A ticket line: ``{id, name, quantity, modifiers, notes, station, status}``."""
+    return {
+        "id": item.item_id,
+        "name": item.name,
+        "quantity": item.quantity,
+        "modifiers": list(item.modifiers),
+        "notes": item.notes,
+        "station": item.station,
+        "status": item.status.value,
+    }
+
+
+def stations_of(items: list[Item] | tuple[Item, ...]) -> frozenset[str]:
+    return frozenset(i.station for i in items if i.station is not None)
