@@ -40,7 +40,9 @@ def upgrade() -> None:
         sa.Column("view", sa.Text, nullable=False),
     )
     op.create_index("ix_order_views_status_created", "order_views", ["status", "created_position"])
-    op.create_index("ix_order_views_type_created", "order_views", ["order_type", "created_position"])
+    op.create_index(
+        "ix_order_views_type_created", "order_views", ["order_type", "created_position"]
+    )
     op.create_index(
         "ix_order_views_table_created", "order_views", ["table_number", "created_position"]
     )
