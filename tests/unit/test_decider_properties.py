@@ -104,7 +104,8 @@ def test_random_command_sequences_keep_the_invariants(steps: list[Choice]) -> No
         check_step(state, events, after)
         assert fold(history) == after
         state = after
-        event(f"reached {state.status}")
+        if state is not None:
+            event(f"reached {state.status}")
 
 
 def check_step(before: Order | None, events: list[Event], after: Order | None) -> None:
