@@ -1,0 +1,174 @@
+"""How a REST command is carried out: idempotency, If-Match, read-your-writes, the body.
+
+``CommandRunner.run(command, body)`` executes the command through ``OrderService``,
+waits until the projector has reached the command's last position (at most
+``read_your_writes_timeout`` seconds) so that a GET right after sees the write, and
+answers ``{id, order, position, stale}``. The order view comes from the read models;
+when they did not catch up in time (``stale: true``), or are already past the version
+the command produced (a replayed key), it is rendered from the domain state instead,
+with ticket number and timestamps taken from the read model when it has them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from domain.commands import Command
+from domain.handlers import CommandContext, CommandResult, OrderService
+from domain.model import Order
+from domain.ports import ConcurrencyConflict, IdempotencyKey, IdempotencyKeyReused
+from infrastructure.read_models.views import OrderMeta, TrackedOrder, render_order
+from interfaces.http.idempotency import StoredResponse, fingerprint, reused
+from interfaces.http.problems import ApiProblem
+
+if TYPE_CHECKING:
+    from interfaces.services import Services
+
+JSON = dict[str, Any]
+
+
+def json_response(
+    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+class CommandRunner:
+    """One request's command: built by ``deps.order_command`` / ``deps.new_order_command``."""
+
+    def __init__(
+        self,
+        services: Services,
+        context: CommandContext,
+        request: Request,
+        idempotency_key: str | None,
+        expected_version: int | None,
+    ) -> None:
+        self._services = services
+        self._context = context
+        self._request = request
+        self._key = idempotency_key
+        self._expected = expected_version
+
+    @property
+    def orders(self) -> OrderService:
+        return self._services.orders
+
+    def business_day(self) -> str:
+        """The business day it is now (for a new order)."""
+        services = self._services
+        return services.orders.business_day_now(
+            services.business_tz, services.settings.business_day_start_hour
+        )
+
+    async def run(
+        self, command: Command, body: BaseModel | None = None, *, status_code: int = 200
+    ) -> Response:
+        if self._key is None:
+            stored, replayed = await self._execute(command, None, status_code), False
+        else:
+            request = self._request
+            key = IdempotencyKey(self._key, fingerprint(request.method, request.url.path, body))
+            stored, replayed = await self._services.idempotency.run(
+                key, lambda: self._execute(command, key, status_code)
+            )
+        headers = dict(stored.headers)
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(stored.body, stored.status, headers, media_type="application/json")
+
+    async def _execute(
+        self, command: Command, key: IdempotencyKey | None, status_code: int
+    ) -> StoredResponse:
+        try:
+            result = await self._services.orders.execute(
+                command, self._context, expected_version=self._expected, idempotency=key
+            )
+        except ConcurrencyConflict as exc:
+            raise self._conflict(exc) from None
+        except IdempotencyKeyReused as exc:
+            raise reused(exc.key) from None
+        body = await outcome(self._services, command.order_id, result)
+        order = body.get("order")
+        headers = (("ETag", etag(order["version"])),) if order is not None else ()
+        return StoredResponse(status_code, orjson.dumps(body), headers)
+
+    def _conflict(self, exc: ConcurrencyConflict) -> ApiProblem:
+        if self._expected is not None:
+            return ApiProblem(
+                412,
+                "precondition_failed",
+                f"the order is at version {exc.actual}, not {self._expected} (If-Match); "
+                "fetch it again and retry",
+                headers={"ETag": etag(exc.actual)},
+            )
+        return ApiProblem(
+            409,
+            "concurrency_conflict",
+            "the order kept changing while this command was decided; retry",
+        )
+
+
+async def outcome(services: Services, order_id: str, result: CommandResult) -> JSON:
+    """The response body of a command that succeeded (see the module docstring)."""
+    append = result.append
+    if append is None:  # nothing to do: the order as it stands
+        assert result.order is not None
+        view = await _view(services, result.order, None)
+        return {"id": order_id, "order": view, "position": view["position"], "stale": False}
+    reached = await services.projector.wait_for_position(
+        append.last_position, services.settings.read_your_writes_timeout
+    )
+    order = result.order
+    if order is None or order.discarded:
+        return {"id": append.stream_id, "position": append.last_position, "stale": not reached}
+    view = await _view(services, order, append.last_position)
+    return {
+        "id": order.order_id,
+        "order": view,
+        "position": append.last_position,
+        "stale": not reached,
+    }
+
+
+async def _view(services: Services, order: Order, position: int | None) -> JSON:
+    current = await services.read_models.get_order(order.order_id)
+    if current is not None and current["version"] == order.version:
+        return current
+    return render_from_state(order, position, current)
+
+
+def render_from_state(order: Order, position: int | None, current: JSON | None) -> JSON:
+    """The view of ``order`` (domain state) when the read model shows another version.
+
+    The ticket number and first timestamps come from the read model's ``current`` view
+    when there is one; what it cannot know is taken as now.
+    """
+    now = datetime.now(UTC)
+    created_at = _instant(current, "created_at") or now
+    sent_at = _instant(current, "sent_at") or (now if order.fired_ever else None)
+    at = position if position is not None else (current["position"] if current else 0)
+    meta = OrderMeta(
+        number=current["number"] if current else None,
+        created_at=created_at,
+        created_position=0,  # not part of the view
+        updated_at=now,
+        position=at,
+        sent_at=sent_at,
+    )
+    return render_order(TrackedOrder(order, meta))
+
+
+def _instant(view: JSON | None, name: str) -> datetime | None:
+    raw = view.get(name) if view is not None else None
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None

@@ -1,0 +1,300 @@
+"""Wire models of the REST API: request bodies (strict, bounded) and response shapes.
+
+Requests forbid unknown fields and bound every string, number and list, so nothing
+reaches the domain unvalidated. Responses mirror the read-model views
+(``docs/architecture.md``); the order and ticket views are the Socket.IO ones
+(``interfaces.realtime.models``), so both transports describe one shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from domain.ports import RecordedEvent
+from interfaces.realtime.models import KitchenTicket, OrderView, Station
+
+# -- shared field types -------------------------------------------------------------------
+
+MAX_ID: Final = 64
+MAX_ITEMS: Final = 100
+MAX_POSITION: Final = 2**62
+
+
+def _utf8(value: str) -> str:
+    # JSON may carry lone surrogates; they cannot be stored or echoed as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _text(max_length: int, min_length: int = 1) -> Any:
+    return Annotated[
+        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_utf8)
+    ]
+
+
+Id = _text(MAX_ID)
+Name = _text(200)
+Notes = _text(1000, min_length=0)
+Reason = _text(500)
+Modifier = _text(100)
+Quantity = Annotated[int, Field(ge=1, le=999)]
+UnitPrice = Annotated[int, Field(ge=0, le=100_000_000, description="Integer cents.")]
+TableNumber = Annotated[int, Field(ge=1, le=9999)]
+GuestCount = Annotated[int, Field(ge=1, le=999)]
+Position = Annotated[int, Field(ge=0, description="Global event position.")]
+
+OrderTypeName = Literal["dine_in", "takeout", "delivery"]
+OrderStatusName = Literal["open", "sent", "preparing", "ready", "served", "completed", "cancelled"]
+TargetStatus = Literal["preparing", "ready", "served", "completed", "cancelled"]
+
+
+class Body(BaseModel):
+    """A request body: strict types, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _not_null(value: Any, field: str) -> Any:
+    if value is None:
+        raise ValueError(f"{field} cannot be null; omit it to leave it unchanged")
+    return value
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+class ItemIn(Body):
+    menu_item_id: Id
+    name: Name
+    quantity: Quantity
+    unit_price: UnitPrice
+    modifiers: Annotated[list[Modifier], Field(max_length=20)] = []
+    notes: Notes | None = None
+    station: Station | None = Field(default=None, description="Kitchen station, e.g. grill.")
+
+
+_ITEM_EXAMPLE: Final = {
+    "menu_item_id": "m-3",
+    "name": "Burger",
+    "quantity": 2,
+    "unit_price": 575,
+    "modifiers": ["no onion"],
+    "station": "grill",
+}
+
+
+class PlaceOrderIn(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_type": "dine_in",
+                    "table_number": 7,
+                    "guest_count": 2,
+                    "items": [_ITEM_EXAMPLE],
+                    "notes": "window seat",
+                }
+            ]
+        }
+    )
+
+    order_type: OrderTypeName
+    table_number: TableNumber | None = Field(default=None, description="Required for dine_in.")
+    guest_count: GuestCount | None = None
+    notes: Notes | None = None
+    items: Annotated[list[ItemIn], Field(max_length=MAX_ITEMS)] = []
+    fire: bool = Field(default=True, description="Send the items to the kitchen at once.")
+
+
+class ChangeDetailsIn(Body):
+    """Only the fields present change; ``null`` clears table_number, guest_count or notes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"minProperties": 1, "examples": [{"table_number": 12, "guest_count": 4}]}
+    )
+
+    order_type: OrderTypeName | SkipJsonSchema[None] = None
+    table_number: TableNumber | None = None
+    guest_count: GuestCount | None = None
+    notes: Notes | None = None
+
+    @field_validator("order_type")
+    @classmethod
+    def _order_type_not_null(cls, value: Any) -> Any:
+        return _not_null(value, "order_type")
+
+
+class AddItemsIn(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_ITEM_EXAMPLE]}]})
+
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
+    fire: bool = Field(default=False, description="Send the new items to the kitchen at once.")
+
+
+class ChangeItemIn(Body):
+    """Only the fields present change; ``null`` clears notes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"minProperties": 1, "examples": [{"quantity": 3, "notes": "extra hot"}]}
+    )
+
+    quantity: Quantity | SkipJsonSchema[None] = None
+    modifiers: Annotated[list[Modifier], Field(max_length=20)] | SkipJsonSchema[None] = None
+    notes: Notes | None = None
+
+    @field_validator("quantity", "modifiers")
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        return _not_null(value, "quantity and modifiers")
+
+
+ItemIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class FireIn(Body):
+    """Fire the listed items, or (without ``item_ids``) every new item."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{}, {"item_ids": ["<item id>"]}]})
+
+    item_ids: ItemIds | None = None
+
+
+class HoldIn(Body):
+    """Hold the listed new items (all new items without ``item_ids``); ``release`` undoes it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"release": False}]})
+
+    item_ids: ItemIds | None = None
+    release: bool = False
+
+
+class VoidIn(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "guest changed mind"}]})
+
+    reason: Reason
+
+
+class ChangeStatusIn(Body):
+    """``cancelled`` needs a ``reason``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "served"}, {"status": "cancelled", "reason": "walked out"}]
+        }
+    )
+
+    status: TargetStatus
+    reason: Reason | None = None
+
+
+# -- responses ----------------------------------------------------------------------------
+
+
+class CommandResponse(BaseModel):
+    """A command's outcome: the order after it and the position of its last event.
+
+    ``stale`` is true when the read models did not reach ``position`` within the
+    read-your-writes timeout; ``order`` is then built from the order's events.
+    """
+
+    id: str = Field(description="The order id (also ``order.id``).")
+    order: OrderView
+    position: Position
+    stale: bool
+
+
+class DiscardResponse(BaseModel):
+    """A discarded order is gone from the read models; its events stay in the log."""
+
+    id: str
+    position: Position
+    stale: bool
+
+
+class OrderPage(BaseModel):
+    """A page of orders, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[OrderView]
+    next_cursor: str | None
+
+
+class RecordedEventOut(BaseModel):
+    position: int
+    stream_id: str = Field(description="The order id.")
+    stream_version: int
+    event_id: str
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+def event_json(event: RecordedEvent) -> dict[str, Any]:
+    """A stored event as ``RecordedEventOut`` (``recorded_at`` stays a datetime for orjson)."""
+    return {
+        "position": event.position,
+        "stream_id": event.stream_id,
+        "stream_version": event.stream_version,
+        "event_id": event.event_id,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "data": event.data,
+        "metadata": event.metadata,
+        "recorded_at": event.recorded_at,
+    }
+
+
+class OrderHistory(BaseModel):
+    order_id: str
+    events: list[RecordedEventOut]
+
+
+class EventFeed(BaseModel):
+    """Events after ``after`` in position order; ask again with ``after=next_after``."""
+
+    events: list[RecordedEventOut]
+    next_after: Position
+    head: Position = Field(description="The highest committed position.")
+
+
+class KitchenBoard(BaseModel):
+    """Orders on the kitchen board, oldest sent first."""
+
+    tickets: list[KitchenTicket]
+    position: Position = Field(description="The event position the board reflects.")
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class ProjectorState(BaseModel):
+    running: bool
+    position: int = Field(description="The last position the read models reflect.")
+    head: int = Field(description="The event store's highest position.")
+    lag: int = Field(description="Events not yet projected.")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: bool
+    projector: ProjectorState | None
+    detail: str | None = None
+
+
+class RuntimeInfo(BaseModel):
+    impl: str
+    python: str
+    loop: str
+    http_protocol: str
+    ws_protocol: str
+    pid: int
+    versions: dict[str, str | None]

@@ -1,0 +1,58 @@
+"""Serving the app with uvicorn: one place that builds the server (CLI and e2e tests).
+
+``auto`` picks uvloop and httptools when they are installed (``uvicorn[standard]``);
+the classes actually chosen are reported at ``GET /api/_runtime``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
+from uvicorn.importer import import_from_string
+
+from infrastructure.settings import Settings
+from interfaces.app import create_app
+
+
+def build_server(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    loop: str = "auto",
+    http: str = "auto",
+    ws: str = "auto",
+    access_log: bool = False,
+    **config: Any,
+) -> uvicorn.Server:
+    """A uvicorn server for ``create_app(settings)`` (call ``run()`` or ``serve()``)."""
+    runtime = {"loop_setting": loop, **protocol_names(http, ws)}
+    app = create_app(settings, runtime=runtime)
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop=loop,
+            http=http,
+            ws=ws,
+            lifespan="on",
+            log_level=settings.log_level,
+            access_log=access_log,
+            **config,
+        )
+    )
+
+
+def protocol_names(http: str, ws: str) -> dict[str, str]:
+    """The HTTP and websocket protocol classes uvicorn will use for these settings."""
+    http_cls = import_from_string(HTTP_PROTOCOLS.get(http, http))
+    ws_path = WS_PROTOCOLS.get(ws, ws)
+    ws_cls = import_from_string(ws_path) if ws_path else None
+    return {"http_protocol": _name(http_cls), "ws_protocol": _name(ws_cls)}
+
+
+def _name(cls: Any) -> str:
+    return "none" if cls is None else f"{cls.__module__}.{cls.__qualname__}"
