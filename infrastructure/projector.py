@@ -75,7 +75,7 @@ from infrastructure.read_models.views import (
     stations_of,
 )
 
-__all__ = ["ORDER_NUMBERS", "Projector", "rebuild"]
+__all__ = ["ORDER_NUMBERS", "Projector", "next_meta", "projected_event", "rebuild"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ class Projector:
         if order.discarded:
             self._cache.pop(order.order_id)
             return OrderChange(recorded, event, before, None, None)
-        after = TrackedOrder(order, _next_meta(before, order, recorded, number))
+        after = TrackedOrder(order, next_meta(before, order, recorded, number))
         self._cache.put(after)
         return OrderChange(recorded, event, before, after, render_order(after))
 
@@ -337,7 +337,7 @@ class Projector:
                 break
             past_event = decode_recorded(past, self._upcasters)
             order = evolve(tracked.order if tracked else None, past_event)
-            tracked = TrackedOrder(order, _next_meta(tracked, order, past, None))
+            tracked = TrackedOrder(order, next_meta(tracked, order, past, None))
         if tracked is None:
             return None  # evolve will refuse the event: nothing was placed
         number = await stored_number(conn, recorded.stream_id)
@@ -348,7 +348,7 @@ class Projector:
     async def _publish(self, changes: list[OrderChange]) -> None:
         if isinstance(self._broadcaster, NullBroadcaster) or not changes:
             return
-        batch = [_projected(change) for change in changes]
+        batch = [projected_event(change) for change in changes]
         try:
             async with asyncio.timeout(self._publish_timeout):
                 await self._broadcaster.publish(batch)
@@ -453,9 +453,10 @@ class _OrderCache:
             self._orders.popitem(last=False)
 
 
-def _next_meta(
+def next_meta(
     before: TrackedOrder | None, order: Order, recorded: RecordedEvent, number: int | None
 ) -> OrderMeta:
+    """The order's meta after ``recorded`` (public: Socket.IO resumes refold the same way)."""
     at = occurred_at(recorded)
     if before is None:
         meta = OrderMeta(number, at, recorded.position, at, recorded.position)
@@ -466,7 +467,8 @@ def _next_meta(
     return meta
 
 
-def _projected(change: OrderChange) -> ProjectedEvent:
+def projected_event(change: OrderChange) -> ProjectedEvent:
+    """What the broadcaster gets for ``change`` (public: Socket.IO resumes rebuild it)."""
     before, after = change.before, change.after
     return ProjectedEvent(
         event=change.event,
