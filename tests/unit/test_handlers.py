@@ -49,12 +49,13 @@ class SequentialIds:
 
 
 class RacingStore(InMemoryEventStore):
-    """Lets another writer append ``sneak`` to the stream just before our next append."""
+    """Lets another writer append ``sneak`` just before our next append (or always conflicts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, always_lose: bool = False) -> None:
         super().__init__()
         self.sneak: list[NewEvent] = []
         self.appends = 0
+        self.always_lose = always_lose
 
     async def append(
         self,
@@ -65,6 +66,8 @@ class RacingStore(InMemoryEventStore):
         idempotency: IdempotencyKey | None = None,
     ) -> AppendResult:
         self.appends += 1
+        if self.always_lose:
+            raise ConcurrencyConflict(stream_id, expected_version, 99)
         if self.sneak:
             sneak, self.sneak = self.sneak, []
             await super().append(stream_id, sneak, "any")
@@ -168,19 +171,7 @@ async def test_a_lost_race_is_decided_again_on_the_new_state(
 
 
 async def test_retries_are_bounded() -> None:
-    class AlwaysLosing(RacingStore):
-        async def append(
-            self,
-            stream_id: str,
-            events: Sequence[NewEvent],
-            expected_version: ExpectedVersion,
-            *,
-            idempotency: IdempotencyKey | None = None,
-        ) -> AppendResult:
-            self.appends += 1
-            raise ConcurrencyConflict(stream_id, expected_version, 99)
-
-    losing = AlwaysLosing()
+    losing = RacingStore(always_lose=True)
     service = OrderService(losing, FixedClock(), SequentialIds(), max_retries=2)
     with pytest.raises(ConcurrencyConflict):
         await service.execute(place(), CONTEXT)
