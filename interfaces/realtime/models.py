@@ -223,10 +223,12 @@ class RoomEvent(_Wire):
 
 
 class OrderCreatedEvent(RoomEvent):
-    """`order:created`: an order was placed."""
+    """`order:created`: an order was placed (`OrderPlaced`). In `kitchen` and
+    `kitchen:{station}` rooms: the firing (`ItemsFired`) that puts the order's ticket on
+    that board; placing an order is not a kitchen event."""
 
-    event_type: Literal["OrderPlaced"]
-    data: OrderPlacedData  # type: ignore[assignment]
+    event_type: Literal["OrderPlaced", "ItemsFired"]
+    data: OrderPlacedData | ItemIdsData  # type: ignore[assignment]
 
 
 class OrderUpdatedEvent(RoomEvent):
@@ -342,6 +344,7 @@ ErrorCode = Literal[
     "payload_too_large",
     "unknown_event",
     "since_ahead",
+    "since_too_old",
     "not_ready",
     "internal_error",
 ]
@@ -350,8 +353,9 @@ ErrorCode = Literal[
 class AckError(_Wire):
     """Why a request was refused. Codes: `invalid_payload` (wrong types, unknown or missing
     fields, negative `since`), `payload_too_large`, `unknown_event`, `since_ahead` (`since`
-    is beyond the last event), `not_ready` (the service is starting or stopping),
-    `internal_error`."""
+    is beyond the last event), `since_too_old` (replaying from `since` would rebuild more
+    events than the server allows: join without `since`), `not_ready` (the service is
+    starting or stopping), `internal_error`."""
 
     code: ErrorCode
     message: str

@@ -1,0 +1,225 @@
+"""The Socket.IO broadcaster: pushes projected events into rooms and remembers recent ones.
+
+``publish`` is called by the projector after each committed batch. Each room
+message is encoded once into one engine.io packet, and that same packet object is
+queued on every participant's engine.io socket in turn (``eio.send_packet`` only
+puts it on the socket's own queue; the socket's writer task does the network
+I/O). So publishing costs one encode per room plus one queue put per recipient,
+starts no task per recipient, and a slow or dead client only lengthens its own
+queue: past ``max_backlog`` queued packets it is disconnected (it resumes with
+``since`` when it comes back).
+
+Recent events are kept in a ring (``history_size`` events, each with its encoded
+room packets) for resumes. Joins that are catching up (``resume.py``) register a
+``CatchUp``: while it is active, every message for its room is also appended to
+its ``pending`` list, so nothing published during the catch-up is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+import socketio
+from engineio.packet import MESSAGE, Packet
+
+from domain.ports import JSON
+from infrastructure.broadcast import ProjectedEvent
+from interfaces.realtime.rooms import route
+
+_LOG = logging.getLogger(__name__)
+
+NAMESPACE: Final = "/"
+
+
+def encode(event: str, payload: JSON) -> Packet:
+    """One Socket.IO EVENT packet for the default namespace, ready for any number of sockets.
+
+    Same text as ``socketio.packet.Packet(EVENT, data=[event, payload]).encode()`` (orjson
+    keeps non-ASCII characters as UTF-8 instead of ``\\u`` escapes, which JSON allows).
+    """
+    packet: Packet = Packet(MESSAGE, "2" + orjson.dumps([event, payload]).decode())
+    return packet
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """A socket joining ``room`` that is not in it yet: live messages wait in ``pending``."""
+
+    sid: str
+    room: str
+    pending: list[tuple[int, Packet]] = field(default_factory=list)
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    position: int
+    packets: dict[str, Packet]
+    """Room -> the encoded message that room got for this event."""
+
+
+class SocketIOBroadcaster:
+    """Implements ``infrastructure.broadcast.Broadcaster`` over a python-socketio server."""
+
+    def __init__(
+        self,
+        server: socketio.AsyncServer,
+        *,
+        history_size: int = 10_000,
+        max_backlog: int = 10_000,
+    ) -> None:
+        if history_size < 1 or max_backlog < 1:
+            raise ValueError("history_size and max_backlog must be at least 1")
+        self._server = server
+        self._ring: deque[_Entry] = deque(maxlen=history_size)
+        self._started = False
+        self._head = 0
+        self._covered_from = 0
+        """The ring holds every event with a position above this one (up to ``head``)."""
+        self._catch_ups: dict[str, dict[str, CatchUp]] = {}
+        self._last_sent: dict[str, float] = {}
+        self._max_backlog = max_backlog
+        self._dropping: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- positions ------------------------------------------------------------------------
+
+    @property
+    def head(self) -> int:
+        """The last position published: every room has been sent every event up to it."""
+        return self._head
+
+    def start_at(self, position: int) -> None:
+        """Where publishing starts (the projector's position), unless a batch came first."""
+        if not self._started:
+            self._started = True
+            self._head = self._covered_from = position
+
+    # --- publishing -----------------------------------------------------------------------
+
+    async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
+        if batch:
+            self.start_at(batch[0].position - 1)
+        for projected in batch:
+            if projected.position <= self._head:
+                continue  # already published (a batch retried after a failure)
+            packets: dict[str, Packet] = {}
+            for message in route(projected):
+                packet = encode(message.event, message.payload)
+                packets[message.room] = packet
+                await self._deliver(message.room, projected.position, packet)
+            self._remember(_Entry(projected.position, packets))
+            self._head = projected.position
+
+    def _remember(self, entry: _Entry) -> None:
+        if len(self._ring) == self._ring.maxlen:
+            self._covered_from = self._ring[0].position
+        self._ring.append(entry)
+
+    async def _deliver(self, room: str, position: int, packet: Packet) -> None:
+        for catch_up in self._catch_ups.get(room, {}).values():
+            catch_up.pending.append((position, packet))
+        manager = self._server.manager
+        participants = list(manager.get_participants(NAMESPACE, room))
+        if participants:
+            self._last_sent[room] = time.monotonic()
+        for sid, eio_sid in participants:
+            await self.send(sid, eio_sid, packet)
+
+    async def send(self, sid: str, eio_sid: str | None, packet: Packet) -> None:
+        """Queue ``packet`` on one socket; never waits on the network, never raises."""
+        eio = self._server.eio
+        socket = eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if socket is None or socket.closed:
+            return
+        if socket.queue.qsize() >= self._max_backlog:
+            self._drop_slow(sid)
+            return
+        try:
+            await eio.send_packet(eio_sid, packet)
+        except Exception as exc:  # a socket closing under us: its disconnect cleans up
+            _LOG.debug("could not queue a packet for sid=%s: %r", sid, exc)
+
+    def _drop_slow(self, sid: str) -> None:
+        if sid in self._dropping:
+            return
+        _LOG.warning("disconnecting sid=%s: more than %d packets queued", sid, self._max_backlog)
+        self._dropping.add(sid)
+        task = asyncio.create_task(self._server.disconnect(sid, namespace=NAMESPACE))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._dropping.discard(sid))
+
+    # --- history and catch-ups --------------------------------------------------------------
+
+    def history(self, room: str, after: int) -> list[tuple[int, Packet]] | None:
+        """The room's messages with position > ``after`` up to ``head``, oldest first;
+        None when the ring no longer reaches back to ``after``."""
+        if after < self._covered_from:
+            return None
+        return [
+            (e.position, e.packets[room]) for e in self._entries_after(after) if room in e.packets
+        ]
+
+    def _entries_after(self, after: int) -> list[_Entry]:
+        newer: list[_Entry] = []
+        for entry in reversed(self._ring):
+            if entry.position <= after:
+                break
+            newer.append(entry)
+        newer.reverse()
+        return newer
+
+    def begin_catch_up(self, sid: str, room: str) -> CatchUp:
+        """From now on, ``room``'s messages are also kept for ``sid`` (replacing a previous
+        catch-up of the same socket and room)."""
+        self.end_catch_up(sid, room)
+        catch_up = CatchUp(sid, room)
+        self._catch_ups.setdefault(room, {})[sid] = catch_up
+        return catch_up
+
+    def end_catch_up(self, sid: str, room: str) -> None:
+        waiting = self._catch_ups.get(room)
+        if waiting is None:
+            return
+        catch_up = waiting.pop(sid, None)
+        if catch_up is not None:
+            catch_up.active = False
+        if not waiting:
+            del self._catch_ups[room]
+
+    def forget(self, sid: str) -> None:
+        """A socket disconnected: stop every catch-up it had."""
+        for room in [r for r, waiting in self._catch_ups.items() if sid in waiting]:
+            self.end_catch_up(sid, room)
+
+    # --- room:position heartbeat ------------------------------------------------------------
+
+    async def heartbeat(self, interval: float) -> None:
+        """Every ``interval`` s, tell each room quiet for that long the position it is at."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.announce_positions(quiet_for=interval)
+
+    async def announce_positions(self, quiet_for: float = 0.0) -> None:
+        now = time.monotonic()
+        rooms = self._server.manager.rooms.get(NAMESPACE, {})
+        for room in [r for r in rooms if self._is_shared_room(r)]:
+            if now - self._last_sent.get(room, 0.0) < quiet_for:
+                continue
+            self._last_sent[room] = now
+            packet = encode("room:position", {"room": room, "position": self._head})
+            for sid, eio_sid in list(self._server.manager.get_participants(NAMESPACE, room)):
+                await self.send(sid, eio_sid, packet)
+        for room in [r for r in self._last_sent if r not in rooms]:
+            del self._last_sent[room]
+
+    def _is_shared_room(self, room: str | None) -> bool:
+        return room is not None and not self._server.manager.is_sid_room(NAMESPACE, room)
