@@ -93,7 +93,13 @@ _STATUS_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 
 def decide(state: Order | None, command: Command) -> list[Event]:
-    """The events that carry out ``command`` on ``state``; raises ``DomainError`` instead."""
+    """The events that carry out ``command`` on ``state``; raises ``DomainError`` instead.
+
+    Checks run in the order a client can fix them: the command's own shape
+    (``InvalidCommand``), then the order (``OrderNotFound``, ``order_closed``), then
+    the item and the rule.
+    """
+    _check_command(command)
     if isinstance(command, PlaceOrder):
         return _place_order(state, command)
     order = _existing(state, command.order_id)
@@ -145,10 +151,6 @@ def _require_not_final(order: Order) -> None:
 
 
 def _place_order(state: Order | None, cmd: PlaceOrder) -> list[Event]:
-    _check_text(cmd.order_id, "order_id")
-    _check_business_day(cmd.business_day)
-    _check_details(cmd.order_type, cmd.table_number, cmd.guest_count)
-    _check_item_specs(cmd.items, required=False)
     if state is not None:
         raise RuleViolation("order_exists", f"order {cmd.order_id!r} already exists")
     placed = OrderPlaced(
@@ -176,10 +178,8 @@ def _discard(order: Order) -> list[Event]:
 
 
 def _change_details(order: Order, cmd: ChangeOrderDetails) -> list[Event]:
-    _check_known_fields(cmd.changed, DETAIL_FIELDS)
     wanted = {name: getattr(cmd, name) for name in cmd.changed}
-    if "order_type" in wanted and wanted["order_type"] is None:
-        raise InvalidCommand("order_type_required", "order_type cannot be cleared", "order_type")
+    # the details the order would have: a dine-in order must keep a table
     after = {name: wanted.get(name, getattr(order, name)) for name in DETAIL_FIELDS}
     _check_details(after["order_type"], after["table_number"], after["guest_count"])
     changed = tuple(f for f in DETAIL_FIELDS if f in wanted and wanted[f] != getattr(order, f))
@@ -190,7 +190,6 @@ def _change_details(order: Order, cmd: ChangeOrderDetails) -> list[Event]:
 
 
 def _add_items(order: Order, cmd: AddItems) -> list[Event]:
-    _check_item_specs(cmd.items, required=True)
     existing = {item.item_id for item in order.items}
     for spec in cmd.items:
         if spec.item_id in existing:
@@ -202,9 +201,6 @@ def _add_items(order: Order, cmd: AddItems) -> list[Event]:
 
 
 def _change_item(order: Order, cmd: ChangeItem) -> list[Event]:
-    _check_known_fields(cmd.changed, ITEM_FIELDS)
-    if "quantity" in cmd.changed:
-        _check_quantity(cmd.quantity)
     item = _item_for(order, cmd.item_id, "change")
     wanted = {name: getattr(cmd, name) for name in cmd.changed}
     if "modifiers" in wanted:
@@ -261,15 +257,12 @@ def _recall_item(order: Order, cmd: RecallItem) -> list[Event]:
 
 
 def _void_item(order: Order, cmd: VoidItem) -> list[Event]:
-    _check_reason(cmd.reason)
     item = _item_for(order, cmd.item_id, "void")
     return _with_auto_ready(order, ItemVoided(order.order_id, item.item_id, cmd.reason))
 
 
 def _change_status(order: Order, cmd: ChangeStatus) -> list[Event]:
-    target = _target_status(cmd.status)
-    if target == OrderStatus.CANCELLED:
-        _check_reason(cmd.reason)
+    target = OrderStatus(cmd.status)
     if target == order.status:
         raise RuleViolation("status_unchanged", f"order is already {target}")
     allowed = _STATUS_FROM.get(target, frozenset())
@@ -335,7 +328,6 @@ def _ids_with_status(order: Order, status: ItemStatus) -> tuple[str, ...]:
 
 
 def _listed_items(order: Order, item_ids: tuple[str, ...], action: str) -> tuple[str, ...]:
-    _check_ids(item_ids)
     return tuple(_item_for(order, item_id, action).item_id for item_id in item_ids)
 
 
@@ -425,6 +417,34 @@ def _find_item(order: Order, item_id: str) -> Item:
 
 
 # --- command validation (state-independent: InvalidCommand) ---------------------------
+
+
+def _check_command(command: Command) -> None:
+    match command:
+        case PlaceOrder():
+            _check_text(command.order_id, "order_id")
+            _check_business_day(command.business_day)
+            _check_details(command.order_type, command.table_number, command.guest_count)
+            _check_item_specs(command.items, required=False)
+        case AddItems():
+            _check_item_specs(command.items, required=True)
+        case ChangeOrderDetails():
+            _check_known_fields(command.changed, DETAIL_FIELDS)
+            if "order_type" in command.changed and command.order_type is None:
+                raise InvalidCommand(
+                    "order_type_required", "order_type cannot be cleared", "order_type"
+                )
+        case ChangeItem():
+            _check_known_fields(command.changed, ITEM_FIELDS)
+            if "quantity" in command.changed:
+                _check_quantity(command.quantity)
+        case FireItems() | HoldItems() if command.item_ids is not None:
+            _check_ids(command.item_ids)
+        case VoidItem():
+            _check_reason(command.reason)
+        case ChangeStatus():
+            if _target_status(command.status) == OrderStatus.CANCELLED:
+                _check_reason(command.reason)
 
 
 def _check_text(value: str, field: str) -> None:

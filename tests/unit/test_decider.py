@@ -596,3 +596,8 @@ def test_evolve_refuses_a_stream_that_does_not_start_with_placing() -> None:
 def test_decide_refuses_a_state_of_another_order() -> None:
     with pytest.raises(ValueError):
         decide(given(OPEN), FireItems("another"))
+
+
+def test_a_malformed_command_is_invalid_before_the_order_is_looked_at() -> None:
+    refused(None, VoidItem(OID, "a", ""), InvalidCommand, "reason_required")
+    refused(given(HISTORIES[S.COMPLETED]), AddItems(OID, ()), InvalidCommand, "items_required")
