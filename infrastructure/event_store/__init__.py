@@ -1,0 +1,36 @@
+"""Event store adapters (in-memory, SQLite) and ``open_event_store``, which picks one by URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.ports import EventStore
+from infrastructure.event_store.memory import InMemoryEventStore
+from infrastructure.event_store.sqlite import SqliteEventStore, Synchronous
+from infrastructure.migrations import sqlite_file, sync_url
+
+__all__ = ["InMemoryEventStore", "SqliteEventStore", "Synchronous", "open_event_store"]
+
+
+async def open_event_store(url: str, **options: Any) -> EventStore:
+    """Open the store a URL names: ``sqlite:///path/to.db`` (``sqlite+aiosqlite:///...``
+    too; four slashes for an absolute path) or ``memory://``.
+
+    ``options`` go to the adapter (``upcaster`` for both; ``synchronous``,
+    ``poll_interval``, ``busy_timeout``... for SQLite).
+    """
+    scheme = url.partition(":")[0].lower()
+    if scheme == "memory":
+        return InMemoryEventStore(**options)
+    if scheme.partition("+")[0] == "sqlite":
+        path = sqlite_file(sync_url(url))
+        if path is None:
+            raise ValueError(
+                f"{url!r}: an in-memory SQLite database cannot be shared by the writer and "
+                "reader connections; use a file path or memory://"
+            )
+        return await SqliteEventStore.open(path, **options)
+    raise ValueError(
+        f"unsupported event store URL scheme {scheme!r} in {url!r}: use sqlite:///path/to.db "
+        "or memory:// (PostgreSQL is not supported yet)"
+    )

@@ -1,0 +1,491 @@
+"""The SQLite ``EventStore``: WAL, one writer with group commit, reader connections.
+
+Writes: ``append`` encodes its events and queues them; one writer task takes everything
+queued (up to ``max_batch`` appends) and hands the batch to a dedicated thread that owns
+the only writer connection (stdlib ``sqlite3``). That thread runs ``BEGIN IMMEDIATE``,
+checks and inserts every append under its own SAVEPOINT, and commits once, so one fsync
+covers the whole batch and the batch costs one thread hop. Each append succeeds or fails
+on its own; callers get their result after COMMIT returns.
+
+Reads run on ``aiosqlite`` reader connections (WAL lets them proceed during a commit).
+
+Waiting: a commit in this process wakes ``wait_for_events`` at once; while someone waits,
+``head_position`` is polled every ``poll_interval`` to notice writers in other processes
+(the projector, the CLI), which share the file through ``busy_timeout``.
+
+The tables come from the Alembic migrations; opening an unmigrated file raises
+``SchemaNotReady``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, cast, get_args
+
+import aiosqlite
+
+from domain.ports import (
+    AppendResult,
+    ConcurrencyConflict,
+    EventStoreError,
+    ExpectedVersion,
+    IdempotencyKey,
+    NewEvent,
+    RecordedEvent,
+    Upcaster,
+)
+from infrastructure.event_store._common import (
+    EncodedEvent,
+    RawRow,
+    check_expected,
+    check_limit,
+    decode_rows,
+    duplicate_event_id,
+    encode_events,
+    now_iso,
+    replay,
+)
+from infrastructure.migrations import UPGRADE_HINT, SchemaNotReady
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+_LOG = logging.getLogger(__name__)
+
+_COLUMNS: Final = (
+    "position, stream_id, stream_version, event_id, type, schema_version, data, metadata, "
+    "recorded_at"
+)
+_READ_STREAM: Final = (
+    f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? "
+    "ORDER BY stream_version"
+)
+_READ_ALL: Final = f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+_HEAD: Final = "SELECT coalesce(max(position), 0) FROM events"
+_STREAM_VERSION: Final = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?"
+_INSERT_EVENT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT_KEY: Final = (
+    "SELECT fingerprint, stream_id, stream_version, first_position, last_position "
+    "FROM idempotency_keys WHERE key = ?"
+)
+_INSERT_KEY: Final = (
+    "INSERT INTO idempotency_keys (key, fingerprint, stream_id, stream_version, "
+    "first_position, last_position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_TABLES: Final = ("events", "idempotency_keys")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One append as the writer thread sees it (no asyncio objects cross the thread)."""
+
+    stream_id: str
+    events: list[EncodedEvent]
+    expected: ExpectedVersion
+    idempotency: IdempotencyKey | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: _Request
+    future: asyncio.Future[AppendResult]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What the writer learns inside one transaction, so later appends see earlier ones."""
+
+    head: int
+    recorded_at: str
+    versions: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, tuple[str, AppendResult]] = field(default_factory=dict)
+
+
+_Outcome = AppendResult | Exception
+
+
+class _Writer:
+    """The single writer connection. Every method runs on the writer thread."""
+
+    def __init__(self, path: str, synchronous: Synchronous, busy_timeout: float) -> None:
+        if not os.path.isfile(path):  # connecting would create an empty file
+            raise SchemaNotReady(f"there is no database file {path!r}; {UPGRADE_HINT}")
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            _require_tables(conn, path)
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError(f"cannot put {path!r} in WAL mode (journal_mode={mode})")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def write_batch(self, requests: Sequence[_Request]) -> tuple[list[_Outcome], int]:
+        """Apply the appends in one transaction; return each outcome and the new head."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            batch = _Batch(head=conn.execute(_HEAD).fetchone()[0], recorded_at=now_iso())
+            outcomes = [self._apply(batch, request) for request in requests]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes, batch.head
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _apply(self, batch: _Batch, request: _Request) -> _Outcome:
+        try:
+            return self._append(batch, request)
+        except (EventStoreError, sqlite3.IntegrityError) as exc:  # this append's own failure
+            return exc
+
+    def _append(self, batch: _Batch, request: _Request) -> AppendResult:
+        conn, stream_id, key = self._conn, request.stream_id, request.idempotency
+        if key is not None:
+            seen = batch.keys.get(key.key) or self._stored_key(key.key)
+            if seen is not None:
+                return replay(key, *seen)
+        version = batch.versions.get(stream_id)
+        if version is None:
+            version = cast(int, conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0])
+        check_expected(stream_id, request.expected, version)
+        first = batch.head + 1
+        rows = [
+            (first + i, stream_id, version + 1 + i, *event, batch.recorded_at)
+            for i, event in enumerate(request.events)
+        ]
+        result = AppendResult(stream_id, version + len(rows), first, first + len(rows) - 1)
+        # The savepoint undoes this append alone if the database refuses it.
+        conn.execute("SAVEPOINT append")
+        try:
+            conn.executemany(_INSERT_EVENT, rows)
+            if key is not None:
+                conn.execute(_INSERT_KEY, _key_row(key, result, batch.recorded_at))
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK TO append")
+            conn.execute("RELEASE append")
+            raise self._refused(exc, request) from exc
+        conn.execute("RELEASE append")
+        batch.head = result.last_position
+        batch.versions[stream_id] = result.stream_version
+        if key is not None:
+            batch.keys[key.key] = (key.fingerprint, result)
+        return result
+
+    def _stored_key(self, key: str) -> tuple[str, AppendResult] | None:
+        row = self._conn.execute(_SELECT_KEY, (key,)).fetchone()
+        if row is None:
+            return None
+        fingerprint, stream_id, version, first, last = row
+        return fingerprint, AppendResult(stream_id, version, first, last)
+
+    def _refused(self, exc: sqlite3.IntegrityError, request: _Request) -> Exception:
+        """Map a constraint failure to the port's error (the checks above make it rare)."""
+        message = str(exc)
+        if "events.stream_id" in message:
+            actual = self._conn.execute(_STREAM_VERSION, (request.stream_id,)).fetchone()[0]
+            return ConcurrencyConflict(request.stream_id, request.expected, actual)
+        if "events.event_id" in message:
+            ids = [event[0] for event in request.events]
+            marks = ", ".join("?" * len(ids))
+            row = self._conn.execute(
+                f"SELECT event_id FROM events WHERE event_id IN ({marks}) LIMIT 1", ids
+            ).fetchone()
+            return duplicate_event_id(row[0] if row else ids[0])
+        return exc
+
+
+def _key_row(key: IdempotencyKey, result: AppendResult, created_at: str) -> tuple[object, ...]:
+    return (
+        key.key,
+        key.fingerprint,
+        result.stream_id,
+        result.stream_version,
+        result.first_position,
+        result.last_position,
+        created_at,
+    )
+
+
+def _require_tables(conn: sqlite3.Connection, path: str) -> None:
+    marks = ", ".join("?" * len(_TABLES))
+    found = conn.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", _TABLES
+    ).fetchone()[0]
+    if found != len(_TABLES):
+        raise SchemaNotReady(
+            f"the database file {path!r} has no event store tables; {UPGRADE_HINT}"
+        )
+
+
+class SqliteEventStore:
+    """An ``EventStore`` on an SQLite file; create it with ``await SqliteEventStore.open(...)``."""
+
+    def __init__(
+        self,
+        *,
+        executor: ThreadPoolExecutor,
+        writer: _Writer,
+        readers: list[aiosqlite.Connection],
+        head: int,
+        upcaster: Upcaster | None,
+        poll_interval: float,
+        max_batch: int,
+    ) -> None:
+        self._executor = executor
+        self._writer = writer
+        self._readers = readers
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle.put_nowait(reader)
+        self._head = head
+        self._upcaster = upcaster
+        self._poll_interval = poll_interval
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        # Replaced after every advance of the head: waiters hold the one that gets set.
+        self._advanced = asyncio.Event()
+        self._waiters = 0
+        self._someone_waits = asyncio.Event()
+        self._closed = False
+        self._write_task = asyncio.create_task(self._write_loop(), name="event-store-writer")
+        self._poll_task = asyncio.create_task(self._poll_loop(), name="event-store-poller")
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        upcaster: Upcaster | None = None,
+        poll_interval: float = 0.5,
+        busy_timeout: float = 5.0,
+        readers: int = 2,
+        max_batch: int = 256,
+    ) -> SqliteEventStore:
+        """Open a migrated database file.
+
+        ``synchronous`` is SQLite's durability setting: FULL (the default) fsyncs the WAL
+        at every commit, NORMAL only at checkpoints (a power cut may lose the last
+        commits, never corrupt). ``busy_timeout`` is how long to wait for another
+        process's write lock, in seconds.
+        """
+        sync = cast(Synchronous, str(synchronous).upper())
+        if sync not in get_args(Synchronous):
+            raise ValueError(f"synchronous must be one of {get_args(Synchronous)}: {synchronous!r}")
+        if readers < 1 or max_batch < 1 or poll_interval <= 0:
+            raise ValueError("readers and max_batch must be >= 1 and poll_interval > 0")
+        file = Path(path)
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(1, thread_name_prefix="event-store-writer")
+        connections: list[aiosqlite.Connection] = []
+        try:
+            writer = await loop.run_in_executor(executor, _Writer, str(file), sync, busy_timeout)
+            try:
+                for _ in range(readers):
+                    connections.append(await _open_reader(file, busy_timeout))
+                rows = list(await connections[0].execute_fetchall(_HEAD, ()))
+            except BaseException:
+                await loop.run_in_executor(executor, writer.close)
+                raise
+        except BaseException:
+            for connection in connections:
+                await connection.close()
+            executor.shutdown(wait=False)
+            raise
+        return cls(
+            executor=executor,
+            writer=writer,
+            readers=connections,
+            head=cast(int, rows[0][0]),
+            upcaster=upcaster,
+            poll_interval=poll_interval,
+            max_batch=max_batch,
+        )
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion,
+        *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> AppendResult:
+        self._check_open()
+        if self._write_task.done():
+            raise RuntimeError("the event store's writer has stopped")
+        encoded = encode_events(events, expected_version)
+        request = _Request(stream_id, encoded, expected_version, idempotency)
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(request, future))
+        # A caller cancelled before its batch starts is dropped; once the batch is on the
+        # writer thread the append commits whether or not anyone still waits for it.
+        return await future
+
+    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        rows = await self._fetch(_READ_STREAM, (stream_id, from_version))
+        return decode_rows(cast(list[RawRow], rows), self._upcaster)
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        check_limit(limit)
+        rows = await self._fetch(_READ_ALL, (after_position, limit))
+        return decode_rows(cast(list[RawRow], rows), self._upcaster)
+
+    async def head_position(self) -> int:
+        head = cast(int, (await self._fetch(_HEAD, ()))[0][0])
+        self._advance(head)
+        return head
+
+    async def wait_for_events(self, after_position: int, timeout: float) -> int:
+        if self._head > after_position:
+            return self._head
+        # Another process may have written since the last poll: look once before waiting.
+        if await self.head_position() > after_position:
+            return self._head
+        self._waiters += 1
+        self._someone_waits.set()
+        try:
+            async with asyncio.timeout(timeout):
+                while self._head <= after_position and not self._closed:
+                    await self._advanced.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters -= 1
+            if not self._waiters:
+                self._someone_waits.clear()
+        if self._head > after_position or self._closed:
+            return self._head
+        return await self.head_position()
+
+    async def close(self) -> None:
+        """Finish the appends already queued, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake_waiters()
+        self._queue.put_nowait(None)
+        await self._write_task
+        self._poll_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._poll_task
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+        self._executor.shutdown(wait=False)
+        for reader in self._readers:
+            await reader.close()
+
+    async def __aenter__(self) -> SqliteEventStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ writer side
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch: list[_Pending] = []
+            while True:
+                if item is None:
+                    stopping = True
+                    break
+                if not item.future.cancelled():
+                    batch.append(item)
+                if len(batch) >= self._max_batch or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        requests = [pending.request for pending in batch]
+        try:
+            outcomes, head = await loop.run_in_executor(
+                self._executor, self._writer.write_batch, requests
+            )
+        except Exception as exc:  # the whole transaction failed: every append in it did
+            _LOG.warning("event store write batch of %d failed: %r", len(batch), exc)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        except BaseException:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(RuntimeError("the event store writer stopped"))
+            raise
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, AppendResult):
+                pending.future.set_result(outcome)
+            else:
+                pending.future.set_exception(outcome)
+        self._advance(head)
+
+    # ------------------------------------------------------------------ readers, waiting
+
+    async def _fetch(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        self._check_open()
+        reader = await self._idle.get()
+        try:
+            return cast(list[Any], await reader.execute_fetchall(sql, parameters))
+        finally:
+            self._idle.put_nowait(reader)
+
+    def _advance(self, head: int) -> None:
+        if head > self._head:
+            self._head = head
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+
+    async def _poll_loop(self) -> None:
+        # Only other processes' commits need polling, and only while someone waits.
+        while True:
+            await self._someone_waits.wait()
+            await asyncio.sleep(self._poll_interval)
+            if not self._waiters:
+                continue
+            try:
+                await self.head_position()
+            except Exception as exc:  # a locked or busy file must not kill the poller
+                _LOG.warning("event store poll failed: %r", exc)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the event store is closed")
+
+
+async def _open_reader(path: Path, busy_timeout: float) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        await connection.execute_fetchall("PRAGMA query_only=ON", ())
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
