@@ -11,17 +11,21 @@ from infrastructure.migrations import sqlite_file, sync_url
 
 __all__ = ["InMemoryEventStore", "SqliteEventStore", "Synchronous", "open_event_store"]
 
+# Tuning of the SQLite file; meaningless in memory, so one settings object can open either.
+_SQLITE_ONLY = frozenset({"synchronous", "poll_interval", "busy_timeout", "readers", "max_batch"})
+
 
 async def open_event_store(url: str, **options: Any) -> EventStore:
     """Open the store a URL names: ``sqlite:///path/to.db`` (``sqlite+aiosqlite:///...``
     too; four slashes for an absolute path) or ``memory://``.
 
     ``options`` go to the adapter (``upcaster`` for both; ``synchronous``,
-    ``poll_interval``, ``busy_timeout``... for SQLite).
+    ``poll_interval``, ``busy_timeout``, ``readers``, ``max_batch`` for SQLite, which the
+    in-memory store ignores).
     """
     scheme = url.partition(":")[0].lower()
     if scheme == "memory":
-        return InMemoryEventStore(**options)
+        return InMemoryEventStore(**{k: v for k, v in options.items() if k not in _SQLITE_ONLY})
     if scheme.partition("+")[0] == "sqlite":
         path = sqlite_file(sync_url(url))
         if path is None:

@@ -26,7 +26,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, cast, get_args
@@ -101,12 +101,11 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Batch:
-    """What the writer learns inside one transaction, so later appends see earlier ones."""
+    """One write transaction. Checks read the database through the writer connection,
+    which sees the batch's own uncommitted rows, so later appends see earlier ones."""
 
     head: int
     recorded_at: str
-    versions: dict[str, int] = field(default_factory=dict)
-    keys: dict[str, tuple[str, AppendResult]] = field(default_factory=dict)
 
 
 _Outcome = AppendResult | Exception
@@ -156,12 +155,10 @@ class _Writer:
     def _append(self, batch: _Batch, request: _Request) -> AppendResult:
         conn, stream_id, key = self._conn, request.stream_id, request.idempotency
         if key is not None:
-            seen = batch.keys.get(key.key) or self._stored_key(key.key)
+            seen = self._stored_key(key.key)
             if seen is not None:
                 return replay(key, *seen)
-        version = batch.versions.get(stream_id)
-        if version is None:
-            version = cast(int, conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0])
+        version = cast(int, conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0])
         check_expected(stream_id, request.expected, version)
         first = batch.head + 1
         rows = [
@@ -181,9 +178,6 @@ class _Writer:
             raise self._refused(exc, request) from exc
         conn.execute("RELEASE append")
         batch.head = result.last_position
-        batch.versions[stream_id] = result.stream_version
-        if key is not None:
-            batch.keys[key.key] = (key.fingerprint, result)
         return result
 
     def _stored_key(self, key: str) -> tuple[str, AppendResult] | None:
