@@ -37,5 +37,5 @@ class CorrelationIdMiddleware:
 def _from_headers(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-correlation-id" and _VALID.match(value):
-            return value.decode("ascii")
+            return bytes(value).decode("ascii")
     return None

@@ -33,17 +33,11 @@ def _utf8(value: str) -> str:
     return value
 
 
-def _text(max_length: int, min_length: int = 1) -> Any:
-    return Annotated[
-        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_utf8)
-    ]
-
-
-Id = _text(MAX_ID)
-Name = _text(200)
-Notes = _text(1000, min_length=0)
-Reason = _text(500)
-Modifier = _text(100)
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID), AfterValidator(_utf8)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_utf8)]
+Notes = Annotated[str, Field(max_length=1000), AfterValidator(_utf8)]
+Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_utf8)]
+Modifier = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_utf8)]
 Quantity = Annotated[int, Field(ge=1, le=999)]
 UnitPrice = Annotated[int, Field(ge=0, le=100_000_000, description="Integer cents.")]
 TableNumber = Annotated[int, Field(ge=1, le=9999)]
@@ -80,7 +74,7 @@ class ItemIn(Body):
     station: Station | None = Field(default=None, description="Kitchen station, e.g. grill.")
 
 
-_ITEM_EXAMPLE: Final = {
+_ITEM_EXAMPLE: Final[dict[str, Any]] = {
     "menu_item_id": "m-3",
     "name": "Burger",
     "quantity": 2,

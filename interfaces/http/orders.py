@@ -56,13 +56,13 @@ from interfaces.http.models import (
     OrderPage,
     OrderStatusName,
     OrderTypeName,
-    OrderView,
     PlaceOrderIn,
     TableNumber,
     VoidIn,
     event_json,
 )
 from interfaces.http.problems import ApiProblem, problem_responses
+from interfaces.realtime.models import OrderView
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 

@@ -9,6 +9,7 @@ domain gave them; the kind decides the status (``DomainError`` subclasses -> 404
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -114,7 +115,7 @@ def problem_response(
     code: str,
     detail: str | None = None,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> Response:
     body: dict[str, Any] = {

@@ -65,7 +65,7 @@ async def test_idempotent_command_survives_a_restart(live_server: LiveServer) ->
         order_id = placed["id"]
         item_id = placed["order"]["items"][0]["id"]
         first = ok(await http.post(f"/api/orders/{order_id}/items/{item_id}/bump", headers=headers))
-    live_server.restart()
+    await asyncio.to_thread(live_server.restart)
     async with httpx.AsyncClient(base_url=live_server.base_url) as http:
         again = await http.post(f"/api/orders/{order_id}/items/{item_id}/bump", headers=headers)
         replay = ok(again)
