@@ -21,13 +21,13 @@ from starlette.types import ASGIApp
 
 from infrastructure.broadcast import Broadcaster
 from infrastructure.settings import Settings, load_settings
-from interfaces.http import events, health, kitchen, orders
+from interfaces.http import asyncapi, events, health, kitchen, orders
 from interfaces.http.middleware import HEADER as CORRELATION_HEADER
 from interfaces.http.middleware import CorrelationIdMiddleware
 from interfaces.http.problems import install_problem_handlers, problem_openapi
 from interfaces.services import open_services
 
-ROUTERS = (orders.router, kitchen.router, events.router, health.router)
+ROUTERS = (orders.router, kitchen.router, events.router, health.router, asyncapi.router)
 EXPOSED_HEADERS = ["ETag", CORRELATION_HEADER, "Idempotent-Replayed", "Retry-After"]
 
 

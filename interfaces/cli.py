@@ -15,6 +15,7 @@ import typer
 
 from infrastructure import migrations
 from infrastructure.settings import Settings, SettingsError, load_settings
+from interfaces.cli_schema import schema_app
 
 app = typer.Typer(
     name="order-service",
@@ -94,3 +95,6 @@ def _check_schema(settings: Settings) -> None:
 
 def main() -> None:
     app()
+
+
+app.add_typer(schema_app, name="schema")
