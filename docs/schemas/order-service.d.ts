@@ -48,7 +48,6 @@ export interface ChangeDetailsIn {
    */
   guest_count?: number | null;
   /**
-   * @minLength 0
    * @maxLength 1000
    * @default null
    */
@@ -69,7 +68,6 @@ export interface ChangeItemIn {
    */
   modifiers?: string[];
   /**
-   * @minLength 0
    * @maxLength 1000
    * @default null
    */
@@ -224,7 +222,6 @@ export interface ItemIn {
    */
   modifiers?: string[];
   /**
-   * @minLength 0
    * @maxLength 1000
    * @default null
    */
@@ -723,7 +720,6 @@ export interface PlaceOrderIn {
    */
   guest_count?: number | null;
   /**
-   * @minLength 0
    * @maxLength 1000
    * @default null
    */
