@@ -17,7 +17,11 @@ stream version; a miss refolds the order from ``store.read_stream`` (and takes i
 ticket number from the stored view).
 
 ``rebuild(store, engine)`` truncates the read models and replays from position 0 with
-no broadcaster (what the replay CLI runs).
+no broadcaster (what the replay CLI runs offline). Online, the replay tooling rebuilds into
+shadow tables and swaps them in; it applies its last events with ``project_on`` under the
+write lock it holds for the swap and bumps the generation row in the same transaction, so
+this projector, checking the generation in each of its write transactions, notices, drops
+that batch and reloads checkpoints, counters and cache (``infrastructure.replay``).
 """
 
 from __future__ import annotations
@@ -54,10 +58,12 @@ from domain.ports import EventStore, RecordedEvent, Upcaster
 from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEvent
 from infrastructure.read_models.engine import WRITE_OPTION
 from infrastructure.read_models.handlers import (
+    GENERATION,
     Projection,
     default_projections,
     load_checkpoints,
     load_counters,
+    load_generation,
     record_error,
     reset_checkpoints,
     reset_counters,
@@ -98,6 +104,10 @@ class ProjectionFailed(RuntimeError):
         self.__cause__ = cause
 
 
+class _ReadModelsSwapped(Exception):
+    """The read models were swapped in since this projector loaded them."""
+
+
 class Projector:
     """Feeds the read models (and then the broadcaster) from the event store."""
 
@@ -135,6 +145,7 @@ class Projector:
         self._checkpoints: dict[str, int] = {}
         self._numbering = OrderNumbering()
         self._position = 0
+        self._generation = 0
         self._loaded = False
         self._last_error: str | None = None
         self._failures = 0
@@ -220,6 +231,20 @@ class Projector:
         self._loaded = False
         await self._load()
 
+    async def project_on(self, conn: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
+        """Project ``batch`` on ``conn``, inside a write transaction the caller holds and commits.
+
+        For the replay tooling: it applies the last events of a shadow rebuild under the write
+        lock it holds for the swap. Nothing is broadcast. If the caller's transaction fails,
+        discard this projector (its in-memory state has moved on).
+        """
+        if self.running:
+            raise RuntimeError("the projector is running; stop it first")
+        await self._load()
+        if batch:
+            await self._commit(batch, conn)
+            self._position = batch[-1].position
+
     # --- the loop ---------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -240,7 +265,11 @@ class Projector:
                 await self._back_off()
 
     async def _process(self, batch: Sequence[RecordedEvent]) -> None:
-        changes = await self._commit(batch)
+        try:
+            changes = await self._commit(batch)
+        except _ReadModelsSwapped:
+            await self._reload()
+            return
         self._failures = 0
         self._last_error = None
         await self._publish(changes)
@@ -248,21 +277,27 @@ class Projector:
             self._position = batch[-1].position
             self._advanced.notify_all()
 
-    async def _commit(self, batch: Sequence[RecordedEvent]) -> list[OrderChange]:
-        """Project ``batch`` and advance the checkpoints in one transaction."""
+    async def _commit(
+        self, batch: Sequence[RecordedEvent], conn: AsyncConnection | None = None
+    ) -> list[OrderChange]:
+        """Project ``batch`` and advance the checkpoints in one transaction (or in ``conn``'s)."""
         numbering = OrderNumbering(self._numbering.snapshot())
         last = batch[-1].position
         checkpoints = {name: max(cp, last) for name, cp in self._checkpoints.items()}
         try:
-            # Folding may read (a cache miss); it runs before the write lock is taken, which is
-            # safe because this projector is the only writer of the read models.
-            async with self._engine.connect() as reader:
-                changes, days = await self._changes(reader, batch, numbering)
-            async with self._write() as conn, conn.begin():
-                for handler in self._handlers:
-                    await self._apply(handler, conn, changes)
-                await save_counters(conn, {day: numbering.last_number(day) for day in days})
-                await save_checkpoints(conn, checkpoints, datetime.now(UTC))
+            if conn is not None:
+                changes, days = await self._changes(conn, batch, numbering)
+                await self._save(conn, changes, days, numbering, checkpoints)
+            else:
+                # Folding may read (a cache miss); it runs before the write lock is taken: this
+                # projector is the only writer of its tables, except for a swap, which the
+                # generation check below notices.
+                async with self._engine.connect() as reader:
+                    changes, days = await self._changes(reader, batch, numbering)
+                async with self._write() as writer, writer.begin():
+                    if await load_generation(writer) != self._generation:
+                        raise _ReadModelsSwapped
+                    await self._save(writer, changes, days, numbering, checkpoints)
         except BaseException:
             self._cache.clear()  # it may hold states of the batch that was rolled back
             raise
@@ -270,6 +305,19 @@ class Projector:
         self._numbering = numbering
         self._cache.trim()
         return changes
+
+    async def _save(
+        self,
+        conn: AsyncConnection,
+        changes: list[OrderChange],
+        days: set[str],
+        numbering: OrderNumbering,
+        checkpoints: dict[str, int],
+    ) -> None:
+        for handler in self._handlers:
+            await self._apply(handler, conn, changes)
+        await save_counters(conn, {day: numbering.last_number(day) for day in days})
+        await save_checkpoints(conn, checkpoints, datetime.now(UTC))
 
     async def _apply(
         self, handler: Projection, conn: AsyncConnection, changes: list[OrderChange]
@@ -386,7 +434,17 @@ class Projector:
         self._checkpoints = {name: stored.get(name, 0) for name in self._names}
         self._numbering = OrderNumbering(counters)
         self._position = min(self._checkpoints.values())
+        self._generation = stored.get(GENERATION, 0)
         self._loaded = True
+
+    async def _reload(self) -> None:
+        """Rebuilt read models were swapped in: start again from their state."""
+        _LOG.info("read models were swapped in (generation %d); reloading", self._generation + 1)
+        self._cache.clear()
+        self._loaded = False
+        await self._load()
+        async with self._advanced:
+            self._advanced.notify_all()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

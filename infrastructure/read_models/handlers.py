@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 from sqlalchemy import Table, delete, select
@@ -151,6 +151,17 @@ def _ticket_item_rows(tracked: TrackedOrder) -> Iterable[dict[str, Any]]:
 
 
 # --- checkpoints and counters ------------------------------------------------------------
+
+GENERATION: Final = "#generation"
+"""Checkpoint row whose ``position`` counts read-model swaps: the replay tooling bumps it in
+the transaction that swaps rebuilt tables in, and a projector that sees it change reloads."""
+
+
+async def load_generation(conn: AsyncConnection) -> int:
+    generation = await conn.scalar(
+        select(PROJECTION_CHECKPOINTS.c.position).where(PROJECTION_CHECKPOINTS.c.name == GENERATION)
+    )
+    return int(generation or 0)
 
 
 async def load_checkpoints(conn: AsyncConnection) -> dict[str, int]:
