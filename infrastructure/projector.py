@@ -14,7 +14,7 @@ logged and skipped: it never undoes, blocks or stops projection.
 
 Recent order states are kept in an LRU keyed by order id and checked against the
 stream version; a miss refolds the order from ``store.read_stream`` (and takes its
-ticket number from the stored view).
+ticket number from ``order_numbers``, which keeps discarded orders' numbers too).
 
 ``rebuild(store, engine)`` truncates the read models and replays from position 0 with
 no broadcaster (what the replay CLI runs offline). Online, the replay tooling rebuilds into
@@ -59,6 +59,7 @@ from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEven
 from infrastructure.read_models.engine import WRITE_OPTION
 from infrastructure.read_models.handlers import (
     GENERATION,
+    NumberedOrder,
     Projection,
     default_projections,
     load_checkpoints,
@@ -66,9 +67,10 @@ from infrastructure.read_models.handlers import (
     load_generation,
     record_error,
     reset_checkpoints,
-    reset_counters,
+    reset_numbering,
     save_checkpoints,
     save_counters,
+    save_numbers,
     stored_number,
 )
 from infrastructure.read_models.views import (
@@ -86,7 +88,7 @@ __all__ = ["ORDER_NUMBERS", "Projector", "next_meta", "projected_event", "rebuil
 _LOG = logging.getLogger(__name__)
 
 ORDER_NUMBERS: Final = "order_numbers"
-"""Checkpoint name of the order numbering (the ``order_number_counters`` table)."""
+"""Checkpoint name of the order numbering (tables ``order_numbers``, ``order_number_counters``)."""
 
 _T = TypeVar("_T")
 
@@ -225,7 +227,7 @@ class Projector:
         async with self._write() as conn, conn.begin():
             for handler in self._handlers:
                 await handler.reset(conn)
-            await reset_counters(conn)
+            await reset_numbering(conn)
             await reset_checkpoints(conn, self._names)
         self._cache.clear()
         self._loaded = False
@@ -286,18 +288,18 @@ class Projector:
         checkpoints = {name: max(cp, last) for name, cp in self._checkpoints.items()}
         try:
             if conn is not None:
-                changes, days = await self._changes(conn, batch, numbering)
-                await self._save(conn, changes, days, numbering, checkpoints)
+                changes, numbered = await self._changes(conn, batch, numbering)
+                await self._save(conn, changes, numbered, numbering, checkpoints)
             else:
                 # Folding may read (a cache miss); it runs before the write lock is taken: this
                 # projector is the only writer of its tables, except for a swap, which the
                 # generation check below notices.
                 async with self._engine.connect() as reader:
-                    changes, days = await self._changes(reader, batch, numbering)
+                    changes, numbered = await self._changes(reader, batch, numbering)
                 async with self._write() as writer, writer.begin():
                     if await load_generation(writer) != self._generation:
                         raise _ReadModelsSwapped
-                    await self._save(writer, changes, days, numbering, checkpoints)
+                    await self._save(writer, changes, numbered, numbering, checkpoints)
         except BaseException:
             self._cache.clear()  # it may hold states of the batch that was rolled back
             raise
@@ -310,12 +312,14 @@ class Projector:
         self,
         conn: AsyncConnection,
         changes: list[OrderChange],
-        days: set[str],
+        numbered: list[NumberedOrder],
         numbering: OrderNumbering,
         checkpoints: dict[str, int],
     ) -> None:
         for handler in self._handlers:
             await self._apply(handler, conn, changes)
+        await save_numbers(conn, numbered)
+        days = {day for _, day, _ in numbered}
         await save_counters(conn, {day: numbering.last_number(day) for day in days})
         await save_checkpoints(conn, checkpoints, datetime.now(UTC))
 
@@ -333,10 +337,10 @@ class Projector:
 
     async def _changes(
         self, conn: AsyncConnection, batch: Sequence[RecordedEvent], numbering: OrderNumbering
-    ) -> tuple[list[OrderChange], set[str]]:
-        """Fold each event onto its order; the changes and the business days numbered."""
+    ) -> tuple[list[OrderChange], list[NumberedOrder]]:
+        """Fold each event onto its order; the changes and the orders numbered."""
         numbered_to = self._checkpoints[ORDER_NUMBERS]
-        days: set[str] = set()
+        numbered: list[NumberedOrder] = []
         changes: list[OrderChange] = []
         for recorded in batch:
             try:
@@ -347,13 +351,13 @@ class Projector:
                     number = before.meta.number
                 elif recorded.position > numbered_to:
                     number = numbering.next_number(order.business_day)
-                    days.add(order.business_day)
+                    numbered.append((order.order_id, order.business_day, number))
                 else:  # numbered in an earlier run; a projection is catching up alone
                     number = await stored_number(conn, order.order_id)
                 changes.append(self._change(recorded, event, before, order, number))
             except Exception as exc:
                 raise ProjectionFailed(self._names, recorded.position, exc) from exc
-        return changes, days
+        return changes, numbered
 
     def _change(
         self,

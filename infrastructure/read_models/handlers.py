@@ -22,11 +22,15 @@ from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
     KITCHEN_TICKETS,
     ORDER_NUMBER_COUNTERS,
+    ORDER_NUMBERS,
     ORDER_VIEWS,
     PROJECTION_CHECKPOINTS,
     as_utc,
 )
 from infrastructure.read_models.views import OrderChange, TrackedOrder, kitchen_items
+
+NumberedOrder = tuple[str, str, int]
+"""``(order_id, business_day, number)``."""
 
 
 class Projection(Protocol):
@@ -212,14 +216,22 @@ async def save_counters(conn: AsyncConnection, counters: Mapping[str, int]) -> N
         await conn.execute(upsert(conn, ORDER_NUMBER_COUNTERS, ("business_day",)), rows)
 
 
-async def reset_counters(conn: AsyncConnection) -> None:
+async def save_numbers(conn: AsyncConnection, numbered: Sequence[NumberedOrder]) -> None:
+    """Remember each order's ticket number (discarded orders' too)."""
+    rows = [{"order_id": o, "business_day": d, "number": n} for o, d, n in numbered]
+    if rows:
+        await conn.execute(upsert(conn, ORDER_NUMBERS, ("order_id",)), rows)
+
+
+async def reset_numbering(conn: AsyncConnection) -> None:
+    await conn.execute(delete(ORDER_NUMBERS))
     await conn.execute(delete(ORDER_NUMBER_COUNTERS))
 
 
 async def stored_number(conn: AsyncConnection, order_id: str) -> int | None:
-    """The ticket number an order's view was given (None when there is no view)."""
+    """The ticket number the order was given (None if it was not numbered yet)."""
     number: int | None = await conn.scalar(
-        select(ORDER_VIEWS.c.number).where(ORDER_VIEWS.c.id == order_id)
+        select(ORDER_NUMBERS.c.number).where(ORDER_NUMBERS.c.order_id == order_id)
     )
     return number
 

@@ -23,7 +23,11 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.ports import JSON
-from infrastructure.read_models.handlers import KitchenProjection, OrderViewsProjection
+from infrastructure.read_models.handlers import (
+    KitchenProjection,
+    OrderViewsProjection,
+    stored_number,
+)
 from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
     KITCHEN_TICKETS,
@@ -83,6 +87,10 @@ class ReadModels:
         async with self.snapshot() as snap:
             return await snap.kitchen_tickets(station)
 
+    async def order_number(self, order_id: str) -> int | None:
+        async with self.snapshot() as snap:
+            return await snap.order_number(order_id)
+
     async def checkpoints(self) -> dict[str, int]:
         """Every projection's checkpoint position, by projection name."""
         async with self._engine.connect() as conn:
@@ -124,6 +132,10 @@ class ReadSnapshot:
             select(ORDER_VIEWS.c.view).where(ORDER_VIEWS.c.id == order_id)
         )
         return _loads(raw) if raw is not None else None
+
+    async def order_number(self, order_id: str) -> int | None:
+        """The order's ticket number, also once it is discarded (None: not numbered yet)."""
+        return await stored_number(self._conn, order_id)
 
     async def list_orders(
         self,

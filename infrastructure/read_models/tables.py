@@ -97,6 +97,17 @@ class OrderNumberCounterRow(SQLModel, table=True):
     last_number: int
 
 
+class OrderNumberRow(SQLModel, table=True):
+    """Every order's ticket number, kept after a discard (replays of old events need it)."""
+
+    __tablename__ = "order_numbers"
+    __table_args__ = (Index("ux_order_numbers_day_number", "business_day", "number", unique=True),)
+
+    order_id: str = Field(primary_key=True)
+    business_day: str
+    number: int
+
+
 class ProjectionCheckpointRow(SQLModel, table=True):
     """How far each projection got (global position) and its last failure, if any."""
 
@@ -116,6 +127,7 @@ ORDER_VIEWS = _table(OrderViewRow)
 KITCHEN_TICKETS = _table(KitchenTicketRow)
 KITCHEN_TICKET_ITEMS = _table(KitchenTicketItemRow)
 ORDER_NUMBER_COUNTERS = _table(OrderNumberCounterRow)
+ORDER_NUMBERS = _table(OrderNumberRow)
 PROJECTION_CHECKPOINTS = _table(ProjectionCheckpointRow)
 
 READ_MODEL_TABLES: tuple[Table, ...] = (
@@ -123,6 +135,7 @@ READ_MODEL_TABLES: tuple[Table, ...] = (
     KITCHEN_TICKETS,
     KITCHEN_TICKET_ITEMS,
     ORDER_NUMBER_COUNTERS,
+    ORDER_NUMBERS,
     PROJECTION_CHECKPOINTS,
 )
 

@@ -1,4 +1,4 @@
-"""Read models: order views, kitchen tickets, order number counters, projection checkpoints.
+"""Read models: order views, kitchen tickets, order numbers and counters, checkpoints.
 
 Everything here is rebuildable from the events (truncate + replay); the tables mirror
 ``infrastructure.read_models.tables`` (kept literal so this revision never changes
@@ -93,6 +93,16 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "order_numbers",
+        sa.Column("order_id", sa.String, primary_key=True),
+        sa.Column("business_day", sa.String, nullable=False),
+        sa.Column("number", sa.Integer, nullable=False),
+    )
+    op.create_index(
+        "ux_order_numbers_day_number", "order_numbers", ["business_day", "number"], unique=True
+    )
+
+    op.create_table(
         "projection_checkpoints",
         sa.Column("name", sa.String, primary_key=True),
         sa.Column("position", sa.Integer, nullable=False),
@@ -103,6 +113,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("projection_checkpoints")
+    op.drop_table("order_numbers")
     op.drop_table("order_number_counters")
     op.drop_table("kitchen_ticket_items")
     op.drop_table("kitchen_tickets")
