@@ -52,9 +52,8 @@ def command_context(
     x_correlation_id: Annotated[
         str | None,
         Header(
-            max_length=200,
             description="Correlation id recorded on events and echoed in the response "
-            "(one is generated when absent).",
+            "(one is generated when absent or not 1-200 printable ASCII characters).",
         ),
     ] = None,
 ) -> CommandContext:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.ports import RecordedEvent
@@ -53,6 +53,16 @@ class Body(BaseModel):
     """A request body: strict types, no unknown fields."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Changes(Body):
+    """A partial update: only the fields present change; at least one must be."""
+
+    @model_validator(mode="after")
+    def _something(self) -> Changes:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
 
 
 def _not_null(value: Any, field: str) -> Any:
@@ -107,7 +117,7 @@ class PlaceOrderIn(Body):
     fire: bool = Field(default=True, description="Send the items to the kitchen at once.")
 
 
-class ChangeDetailsIn(Body):
+class ChangeDetailsIn(Changes):
     """Only the fields present change; ``null`` clears table_number, guest_count or notes."""
 
     model_config = ConfigDict(
@@ -132,7 +142,7 @@ class AddItemsIn(Body):
     fire: bool = Field(default=False, description="Send the new items to the kitchen at once.")
 
 
-class ChangeItemIn(Body):
+class ChangeItemIn(Changes):
     """Only the fields present change; ``null`` clears notes."""
 
     model_config = ConfigDict(

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from domain.errors import DomainError, InvalidCommand, ItemNotFound, OrderNotFound, RuleViolation
 
@@ -33,6 +34,8 @@ _DOMAIN_STATUS: Final[tuple[tuple[type[DomainError], int], ...]] = (
     (RuleViolation, 409),
     (InvalidCommand, 422),
 )
+
+_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 _HTTP_CODES: Final = {
     404: "not_found",
@@ -185,7 +188,22 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         return Response(status_code=status, headers=exc.headers)
     code = _HTTP_CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem_response(request, status, code, detail, headers=exc.headers)
+    headers = exc.headers
+    if status == 405:  # Starlette names the methods of the first route with this path only
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem_response(request, status, code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

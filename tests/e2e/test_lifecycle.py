@@ -160,7 +160,10 @@ async def test_event_feed_pages_in_position_order(client: httpx.AsyncClient) -> 
 
 async def test_errors_are_problems(client: httpx.AsyncClient) -> None:
     problem(await client.get("/api/nowhere"), 404, "not_found")
-    problem(await client.put("/api/orders"), 405, "method_not_allowed")
+    not_allowed = await client.put("/api/orders")
+    problem(not_allowed, 405, "method_not_allowed")
+    assert "POST" in not_allowed.headers["allow"]
+    problem(await client.patch("/api/orders/x", json={}), 422, "validation_error")
     broken = await client.post(
         "/api/orders", content=b"{not json", headers={"content-type": "application/json"}
     )
