@@ -100,7 +100,11 @@ class CommandRunner:
             raise reused(exc.key) from None
         body = await outcome(self._services, command.order_id, result)
         order = body.get("order")
-        headers = (("ETag", etag(order["version"])),) if order is not None else ()
+        headers: tuple[tuple[str, str], ...] = ()
+        if order is not None:
+            headers = (("ETag", etag(order["version"])),)
+        if status_code == 201:
+            headers += (("Location", f"/api/orders/{body['id']}"),)
         return StoredResponse(status_code, orjson.dumps(body), headers)
 
     def _conflict(self, exc: ConcurrencyConflict) -> ApiProblem:

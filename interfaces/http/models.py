@@ -201,12 +201,53 @@ class ChangeStatusIn(Body):
 # -- responses ----------------------------------------------------------------------------
 
 
+_ORDER_EXAMPLE: Final[dict[str, Any]] = {
+    "id": "a43575dd-47f0-4f2f-a457-9fae44e4ea49",
+    "number": 1,
+    "business_day": "2026-11-25",
+    "order_type": "dine_in",
+    "table_number": 7,
+    "guest_count": 2,
+    "notes": "window seat",
+    "status": "sent",
+    "cancel_reason": None,
+    "version": 3,
+    "position": 3,
+    "total": 1150,
+    "created_at": "2026-11-26T00:19:21.222080+00:00",
+    "updated_at": "2026-11-26T00:19:21.222080+00:00",
+    "sent_at": "2026-11-26T00:19:21.222080+00:00",
+    "items": [
+        {
+            "id": "2c8dfd29-181b-49f6-b6a6-f31d8f5e7914",
+            **_ITEM_EXAMPLE,
+            "notes": None,
+            "status": "sent",
+            "void_reason": None,
+        }
+    ],
+}
+
+
 class CommandResponse(BaseModel):
     """A command's outcome: the order after it and the position of its last event.
 
     ``stale`` is true when the read models did not reach ``position`` within the
-    read-your-writes timeout; ``order`` is then built from the order's events.
+    read-your-writes timeout; ``order`` is then rendered from the domain state.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _ORDER_EXAMPLE["id"],
+                    "order": _ORDER_EXAMPLE,
+                    "position": 3,
+                    "stale": False,
+                }
+            ]
+        }
+    )
 
     id: str = Field(description="The order id (also ``order.id``).")
     order: OrderView
@@ -217,6 +258,12 @@ class CommandResponse(BaseModel):
 class DiscardResponse(BaseModel):
     """A discarded order is gone from the read models; its events stay in the log."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": _ORDER_EXAMPLE["id"], "position": 16, "stale": False}]
+        }
+    )
+
     id: str
     position: Position
     stale: bool
@@ -224,6 +271,10 @@ class DiscardResponse(BaseModel):
 
 class OrderPage(BaseModel):
     """A page of orders, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_ORDER_EXAMPLE], "next_cursor": "eyJwIjo5fQ"}]}
+    )
 
     items: list[OrderView]
     next_cursor: str | None

@@ -198,6 +198,7 @@ async def test_headers_actor_and_correlation_id(client: httpx.AsyncClient) -> No
     placed = ok(response, 201)
     assert response.headers["x-correlation-id"] == "corr-42"
     assert response.headers["etag"] == f'"{placed["order"]["version"]}"'
+    assert response.headers["location"] == f"/api/orders/{placed['id']}"
     generated = (await client.get("/health")).headers["x-correlation-id"]
     assert len(generated) == 32
     history = ok(await client.get(f"/api/orders/{placed['id']}/events"))
