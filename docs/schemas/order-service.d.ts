@@ -89,7 +89,7 @@ export interface ChangeStatusIn {
  * A command's outcome: the order after it and the position of its last event.
  *
  * ``stale`` is true when the read models did not reach ``position`` within the
- * read-your-writes timeout; ``order`` is then built from the order's events.
+ * read-your-writes timeout; ``order`` is then rendered from the domain state.
  */
 export interface CommandResponse {
   /** The order id (also ``order.id``). */
