@@ -95,6 +95,7 @@ class Realtime:
         self._heartbeat = asyncio.create_task(
             self.broadcaster.heartbeat(interval), name="room-position-heartbeat"
         )
+        _LOG.info("Socket.IO started at position %d", self.broadcaster.head)
 
     async def stop(self) -> None:
         """Refuse new joins, stop the heartbeat and close every socket."""
@@ -108,6 +109,7 @@ class Realtime:
             with contextlib.suppress(Exception):
                 await self.server.disconnect(sid)
         await self.server.shutdown()
+        _LOG.info("Socket.IO stopped")
 
     def _connected(self) -> list[str]:
         participants = self.server.manager.get_participants("/", None)
