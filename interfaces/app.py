@@ -11,7 +11,7 @@ Nothing is built at import time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from importlib import metadata
 from typing import Any
 
@@ -25,7 +25,8 @@ from interfaces.http import asyncapi, events, health, kitchen, orders
 from interfaces.http.middleware import HEADER as CORRELATION_HEADER
 from interfaces.http.middleware import CorrelationIdMiddleware
 from interfaces.http.problems import install_problem_handlers, problem_openapi
-from interfaces.services import open_services
+from interfaces.realtime.server import build_realtime
+from interfaces.services import Services, open_services
 
 ROUTERS = (orders.router, kitchen.router, events.router, health.router, asyncapi.router)
 EXPOSED_HEADERS = ["ETag", CORRELATION_HEADER, "Idempotent-Replayed", "Retry-After"]
@@ -35,7 +36,12 @@ def create_app(
     settings: Settings | None = None, *, runtime: Mapping[str, str] | None = None
 ) -> ASGIApp:
     """The service's ASGI app (``uvicorn --factory interfaces.app:create_app`` works too)."""
-    return create_api(settings or load_settings(), runtime=runtime)
+    settings = settings or load_settings()
+    realtime = build_realtime(settings)
+    api = create_api(
+        settings, broadcaster=realtime.broadcaster, runtime=runtime, attach=realtime.running
+    )
+    return realtime.asgi(api)
 
 
 def create_api(
@@ -43,12 +49,16 @@ def create_api(
     *,
     broadcaster: Broadcaster | None = None,
     runtime: Mapping[str, str] | None = None,
+    attach: Callable[[Services], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
+    """The REST app; ``attach(services)`` is held open while the services are (Socket.IO)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, broadcaster=broadcaster, runtime=runtime) as services:
             app.state.services = services
-            yield
+            async with attach(services) if attach else nullcontext():
+                yield
 
     app = FastAPI(
         title="order-service",
