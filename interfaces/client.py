@@ -83,6 +83,8 @@ class Subscription:
         self.position: int | None = since
         """The last position delivered (or reflected by the snapshot)."""
         self.snapshot: Any = None
+        self.error: SubscriptionError | None = None
+        """Why the server refused the join (then the subscription is over)."""
         self._queue: asyncio.Queue[JSON | BaseException] = asyncio.Queue()
         self._joined = asyncio.Event()
         self._pending: list[JSON] = []
@@ -91,6 +93,9 @@ class Subscription:
     async def __aenter__(self) -> Self:
         await self.client._add(self)
         await self.wait_joined()
+        if self.error is not None:
+            await self.close()
+            raise self.error
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -151,6 +156,12 @@ class Subscription:
 
     def _fail(self, error: BaseException) -> None:
         self._queue.put_nowait(error)
+
+    def _on_refused(self, error: SubscriptionError) -> None:
+        # The join is settled, badly: wake wait_joined so ``async with`` raises at once.
+        self.error = error
+        self._fail(error)
+        self._joined.set()
 
 
 SERVER_EVENTS = (
@@ -261,16 +272,19 @@ class OrderServiceClient:
         ack = await sio.call(event, payload, timeout=10)
         if not isinstance(ack, dict) or not ack.get("ok"):
             error = ack.get("error", {}) if isinstance(ack, dict) else {"message": repr(ack)}
-            sub._fail(SubscriptionError(sub.room, error))
+            sub._on_refused(SubscriptionError(sub.room, error))
             return
         sub._on_joined(ack)
 
-    def _new_socket(self) -> socketio.AsyncClient:
+    def _new_socket(self) -> tuple[socketio.AsyncClient, asyncio.Event]:
+        """A socket with our handlers, and an event set when it disconnects."""
         sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         for name in SERVER_EVENTS:
             sio.on(name, self._dispatch)
         sio.on("room:position", self._room_position)
-        return sio
+        gone = asyncio.Event()
+        sio.on("disconnect", lambda *_reason: gone.set())
+        return sio, gone
 
     async def _dispatch(self, payload: JSON) -> None:
         sub = self._subs.get(str(payload.get("room", "")))
@@ -285,7 +299,7 @@ class OrderServiceClient:
     async def _run(self) -> None:
         delay = self.reconnect_delay
         while not self._closing:
-            sio = self._new_socket()
+            sio, gone = self._new_socket()
             try:
                 await sio.connect(
                     self.base_url,
@@ -300,7 +314,8 @@ class OrderServiceClient:
                     await self._join(sio, sub)
                 self._connected.set()
                 delay = self.reconnect_delay
-                await sio.wait()
+                # Not sio.wait(): it sleeps a second after every disconnect.
+                await gone.wait()
             except (socketio.exceptions.SocketIOError, OSError, TimeoutError) as exc:
                 log.info("socket connection failed: %s", exc)
             finally:
