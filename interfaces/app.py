@@ -23,7 +23,7 @@ from infrastructure.broadcast import Broadcaster
 from infrastructure.settings import Settings, load_settings
 from interfaces.http import asyncapi, events, health, kitchen, orders
 from interfaces.http.middleware import HEADER as CORRELATION_HEADER
-from interfaces.http.middleware import CorrelationIdMiddleware
+from interfaces.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
 from interfaces.http.problems import install_problem_handlers, problem_openapi
 from interfaces.realtime.server import build_realtime
 from interfaces.services import Services, open_services
@@ -66,6 +66,7 @@ def create_api(
         summary="Restaurant orders: event-sourced commands, read models, kitchen board.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(
         CORSMiddleware,

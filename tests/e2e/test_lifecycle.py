@@ -168,6 +168,11 @@ async def test_errors_are_problems(client: httpx.AsyncClient) -> None:
         "/api/orders", content=b"{not json", headers={"content-type": "application/json"}
     )
     problem(broken, 422, "malformed_json")
+    huge = b'{"order_type": "takeout", "notes": "' + b"x" * 2_000_000 + b'"}'
+    too_big = await client.post(
+        "/api/orders", content=huge, headers={"content-type": "application/json"}
+    )
+    problem(too_big, 413, "payload_too_large")
     invalid = problem(
         await client.post("/api/orders", json={**new_order(), "table_number": "seven", "x": 1}),
         422,
