@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.e2e.orders import item, new_order, ok, place, problem
-from tests.e2e.server import LiveServer
+from tests.e2e.server import LiveServer, server_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +124,40 @@ async def test_concurrent_commands_without_if_match_all_apply(client: httpx.Asyn
             problem(response, 409, "concurrency_conflict")
     final = ok(await client.get(f"/api/orders/{order_id}"))
     assert sum(i["status"] == "ready" for i in final["items"]) == codes.count(200)
+
+
+async def test_stale_responses_render_the_order_from_the_domain(database_url: str) -> None:
+    # No waiting for the read models at all: responses are (almost always) stale, and
+    # their order view must still be the order the command produced.
+    settings = server_settings(database_url, read_your_writes_timeout=0)
+    async with (
+        running(LiveServer(settings)) as server,
+        httpx.AsyncClient(base_url=server.base_url) as http,
+    ):
+        responses = [await place(http, new_order(table_number=n)) for n in range(1, 6)]
+        await wait_until_projected(http)
+        for placed in responses:
+            current = ok(await http.get(f"/api/orders/{placed['id']}"))
+            shown = placed["order"]
+            volatile = (
+                {"number", "created_at", "updated_at", "sent_at"} if placed["stale"] else set()
+            )
+            assert {k: v for k, v in shown.items() if k not in volatile} == {
+                k: v for k, v in current.items() if k not in volatile
+            }
+
+
+@contextlib.asynccontextmanager
+async def running(server: LiveServer) -> AsyncIterator[LiveServer]:
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def wait_until_projected(http: httpx.AsyncClient, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while ok(await http.get("/health/ready"))["projector"]["lag"] > 0:
+        assert asyncio.get_running_loop().time() < deadline, "the projector did not catch up"
+        await asyncio.sleep(0.01)  # polling with a deadline: nothing to wait on from outside
