@@ -80,16 +80,19 @@ class OrdersNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return self._disconnected(*args)
         sid, payload = args[0], args[1:]
         handler = self._handlers.get(event)
+        address = self._addresses.get(sid, "?")
         if handler is None:
-            _LOG.warning("sid=%s sent unknown event %r", sid, event)
+            _LOG.warning("sid=%s address=%s sent unknown event %r", sid, address, event)
             return error_ack("unknown_event", f"unknown event {event!r}")
         try:
             return await handler(sid, payload)
         except RequestError as exc:
-            _LOG.info("sid=%s %s refused: %s: %s", sid, event, exc.code, exc.message)
+            _LOG.info(
+                "sid=%s address=%s %s refused: %s: %s", sid, address, event, exc.code, exc.message
+            )
             return error_ack(exc.code, exc.message)
         except Exception:
-            _LOG.exception("sid=%s %s failed", sid, event)
+            _LOG.exception("sid=%s address=%s %s failed", sid, address, event)
             return error_ack("internal_error", f"{event} failed; try again")
 
     # --- connection ------------------------------------------------------------------------

@@ -233,3 +233,31 @@ async def test_the_python_client_resumes_by_itself(live_server: LiveServer) -> N
             async with api.subscribe("kitchen:no such station"):
                 pass
         assert refused.value.error["code"] == "invalid_payload"
+
+
+async def test_the_ack_comes_before_the_joins_events(
+    live_server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    for _ in range(3):
+        await run_order(client)
+    async with Socket(live_server.base_url) as sock:
+        acked: list[JSON] = []
+
+        def ack(payload: JSON) -> None:
+            acked.append(payload)
+            sock.received.append(("ack", payload))
+
+        await sock.sio.emit("join:orders", {"since": 0}, callback=ack)
+        load = asyncio.create_task(run_order(client))
+        await sock.sio.emit("join:kitchen", callback=ack)
+        await load
+        await eventually(lambda: len(acked) == 2)
+        await run_order(client)  # surely after the kitchen join
+        final = await head(client)
+        await eventually(lambda: _last(sock, "orders", 0) == final)
+    order = [(event, payload.get("room")) for event, payload in sock.received]
+    for room in ("orders", "kitchen"):
+        ack_at = order.index(("ack", room))
+        events_at = [i for i, (event, r) in enumerate(order) if event != "ack" and r == room]
+        assert events_at and min(events_at) > ack_at, room
+    assert sock.positions("orders") == list(range(1, final + 1))
