@@ -212,7 +212,8 @@ def decode_cursor(cursor: str) -> int:
         position = raw["p"]
     except (binascii.Error, orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
         raise InvalidCursor(f"not a cursor from this list: {cursor!r}") from exc
-    if not isinstance(position, int) or isinstance(position, bool):
+    if not isinstance(position, int) or isinstance(position, bool) or not 0 < position < 2**63:
+        # positions are SQLite INTEGERs: anything else was forged and would overflow the query
         raise InvalidCursor(f"not a cursor from this list: {cursor!r}")
     return position
 

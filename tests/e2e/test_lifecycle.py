@@ -223,10 +223,6 @@ async def test_cors_allows_the_configured_origin_only(client: httpx.AsyncClient)
     assert "access-control-allow-origin" not in refused.headers
 
 
-@pytest.mark.xfail(
-    reason="read_models.decode_cursor accepts positions past SQLite's INTEGER range "
-    "(OverflowError -> 500); the fix belongs in decode_cursor",
-)
 async def test_forged_cursor_out_of_range_is_refused(client: httpx.AsyncClient) -> None:
     forged = base64.urlsafe_b64encode(b'{"p":18446744073709551615}').decode().rstrip("=")
     problem(await client.get("/api/orders", params={"cursor": forged}), 422, "invalid_cursor")
