@@ -72,7 +72,7 @@ class SocketIOBroadcaster:
         self,
         server: socketio.AsyncServer,
         *,
-        history_size: int = 10_000,
+        history_size: int = 5_000,
         max_backlog: int = 10_000,
     ) -> None:
         if history_size < 1 or max_backlog < 1:
@@ -110,6 +110,13 @@ class SocketIOBroadcaster:
         for projected in batch:
             if projected.position <= self._head:
                 continue  # already published (a batch retried after a failure)
+            if projected.position > self._head + 1:
+                # Positions were never broadcast (a publish failed): the ring cannot replay
+                # across the hole, so older resumes are rebuilt from the store.
+                _LOG.warning(
+                    "positions %d..%d were not broadcast", self._head + 1, projected.position - 1
+                )
+                self._covered_from = projected.position - 1
             packets: dict[str, Packet] = {}
             for message in route(projected):
                 packet = encode(message.event, message.payload)
@@ -206,7 +213,10 @@ class SocketIOBroadcaster:
         """Every ``interval`` s, tell each room quiet for that long the position it is at."""
         while True:
             await asyncio.sleep(interval)
-            await self.announce_positions(quiet_for=interval)
+            try:
+                await self.announce_positions(quiet_for=interval)
+            except Exception:  # a heartbeat that failed once must keep beating
+                _LOG.exception("room:position heartbeat failed")
 
     async def announce_positions(self, quiet_for: float = 0.0) -> None:
         now = time.monotonic()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 import socketio
 
 from infrastructure.settings import Settings
-from interfaces.realtime.broadcaster import SocketIOBroadcaster
+from interfaces.realtime.broadcaster import NAMESPACE, SocketIOBroadcaster
 from interfaces.realtime.history import MAX_REPLAY, StoreHistory
 from interfaces.realtime.namespace import OrdersNamespace
 from interfaces.realtime.resume import History, RoomJoiner, Sources
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger(__name__)
 
 SOCKETIO_PATH: Final = "socket.io"
-DEFAULT_HISTORY_SIZE: Final = 10_000
+DEFAULT_HISTORY_SIZE: Final = 5_000
+"""Events the broadcaster keeps for resumes (each with its room messages: a few KB)."""
 
 
 class Realtime:
@@ -112,7 +113,7 @@ class Realtime:
         _LOG.info("Socket.IO stopped")
 
     def _connected(self) -> list[str]:
-        participants = self.server.manager.get_participants("/", None)
+        participants = self.server.manager.get_participants(NAMESPACE, None)
         return [sid for sid, _ in participants]
 
 
