@@ -1,0 +1,263 @@
+"""Rebuilding read models on a real SQLite file: online (shadow tables + swap) and in place.
+
+The live side is the real ``Projector`` running in this process, with commands flowing
+through the real ``OrderService``; the swapped-in tables are compared row by row with a
+rebuild from zero made by ``infrastructure.projector.rebuild`` on a copy of the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from domain.commands import BumpItem
+from domain.handlers import OrderService
+from infrastructure.broadcast import ProjectedEvent
+from infrastructure.event_store import open_event_store
+from infrastructure.projector import Projector, rebuild
+from infrastructure.read_models import create_engine
+from infrastructure.replay.progress import Task
+from infrastructure.replay.rebuild import (
+    RebuildInProgress,
+    UnknownProjection,
+    _create_shadow,
+    _Plan,
+    projection_names,
+    rebuild_in_place,
+    rebuild_online,
+)
+from tests.integration.test_replay_support import (
+    CountingIds,
+    Pos,
+    StepClock,
+    db_path,
+    index_names,
+    migrated,
+    project,
+    read_model_rows,
+    seed,
+    table_names,
+    write_history,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """A broadcaster that remembers every position it was given."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+
+    async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
+        self.positions.extend(p.position for p in batch)
+
+
+async def fresh_fold(path: Path, tmp_path: Path) -> dict[str, list[object]]:
+    """The read models a rebuild from zero gives, on a copy of ``path``."""
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    url = f"sqlite+aiosqlite:///{copy}"
+    store = await open_event_store(url)
+    engine = create_engine(url)
+    try:
+        await rebuild(store, engine)
+    finally:
+        await engine.dispose()
+        await store.close()
+    return read_models_of(copy)
+
+
+def read_models_of(path: Path) -> dict[str, list[object]]:
+    rows = read_model_rows(path)
+    rows["projection_checkpoints"] = [
+        r for r in rows["projection_checkpoints"] if r[0] != "#generation"
+    ]
+    return rows
+
+
+def generation(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT position FROM projection_checkpoints WHERE name = '#generation'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def tamper(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE order_views SET status = 'served' WHERE rowid = 1")
+        conn.execute("DELETE FROM kitchen_ticket_items WHERE rowid = 1")
+        conn.execute("UPDATE order_number_counters SET last_number = 99")
+
+
+async def test_online_rebuild_swaps_in_under_load_without_loss(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = migrated(tmp_path / "orders.db")
+    path = db_path(url)
+    await write_history(url, rounds=3)
+    store = await open_event_store(url)
+    engine = create_engine(url)
+    recorder = Recorder()
+    live = Projector(store, engine, recorder, batch_size=7)
+    await live.start()
+    pos = Pos(OrderService(store, StepClock(), CountingIds("load")))
+    stop, swapped, after_swap = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def load() -> None:
+        placed_after_swap = 0
+        while not stop.is_set():
+            order_id, (item,) = await pos.place("grill")
+            await pos.run(BumpItem(order_id, item))
+            placed_after_swap += swapped.is_set()
+            if placed_after_swap >= 5:  # commands kept flowing after the swap
+                after_swap.set()
+            await asyncio.sleep(0.005)
+
+    caplog.set_level(logging.INFO, logger="infrastructure.projector")
+    writer = asyncio.create_task(load())
+    try:
+        indexes = index_names(path)
+        result = await rebuild_online(url, batch_size=10)
+        swapped.set()
+        await asyncio.wait_for(after_swap.wait(), 10)
+    finally:
+        stop.set()
+        await writer
+    head = await store.head_position()
+    assert await live.wait_for_position(head, 10)
+    await live.stop()
+    await engine.dispose()
+    await store.close()
+
+    assert result.generation == 1 and result.projections == ("order_views", "kitchen")
+    assert 0 < result.position <= result.head
+    assert recorder.positions == list(range(1, head + 1)), "every event pushed once, in order"
+    assert live.last_error is None
+    assert "read models were swapped in" in caplog.text
+    assert read_models_of(path) == await fresh_fold(path, tmp_path)
+    assert generation(path) == 1
+    assert not [t for t in table_names(path) if t.startswith(("_shadow_", "_retired_"))]
+    assert index_names(path) == indexes, "the indexes are back under their own names"
+
+
+async def test_online_rebuild_repairs_tampered_tables(tmp_path: Path) -> None:
+    url = migrated(tmp_path / "orders.db")
+    path = db_path(url)
+    await write_history(url, rounds=2)
+    await project(url)
+    expected = read_models_of(path)
+    tamper(path)
+    assert read_models_of(path) != expected
+
+    result = await rebuild_online(url)
+
+    assert read_models_of(path) == expected
+    assert result.position == result.head == result.events
+
+
+async def test_rebuilding_one_projection_swaps_only_its_tables(tmp_path: Path) -> None:
+    url = migrated(tmp_path / "orders.db")
+    path = db_path(url)
+    await write_history(url)
+    await project(url)
+    expected = read_models_of(path)
+    tamper(path)
+    tampered = read_models_of(path)
+
+    await rebuild_online(url, ["kitchen"])
+
+    after = read_models_of(path)
+    assert after["kitchen_ticket_items"] == expected["kitchen_ticket_items"]
+    assert after["order_views"] == tampered["order_views"], "order_views was not asked for"
+    assert after["order_number_counters"] == tampered["order_number_counters"]
+    assert generation(path) == 1
+
+
+async def test_an_interrupted_rebuild_drops_its_shadow_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    url = migrated(tmp_path / "orders.db")
+    path = db_path(url)
+    await write_history(url, rounds=3)
+    await project(url)
+    tamper(path)
+    before = read_model_rows(path)
+    started = asyncio.Event()
+
+    class Tripwire:
+        def task(self, description: str, total: int | None = None) -> Task:
+            return self
+
+        def advance(self, amount: int) -> None:
+            started.set()
+
+        def total(self, total: int | None) -> None:
+            return None
+
+    work = asyncio.create_task(rebuild_online(url, batch_size=2, progress=Tripwire()))
+    await started.wait()
+    assert any(t.startswith("_shadow_") for t in table_names(path))
+    work.cancel()  # what Ctrl-C does to the CLI's main task
+    with pytest.raises(asyncio.CancelledError):
+        await work
+
+    assert read_model_rows(path) == before
+    assert not [t for t in table_names(path) if t.startswith(("_shadow_", "_retired_"))]
+
+
+async def test_a_rebuild_in_progress_is_left_alone_and_a_dead_ones_shadow_is_dropped(
+    tmp_path: Path,
+) -> None:
+    url = migrated(tmp_path / "orders.db")
+    path = db_path(url)
+    await write_history(url)
+    await project(url)
+    _create_shadow(path, _Plan(projection_names()))  # as a rebuild running elsewhere
+
+    with pytest.raises(RebuildInProgress):
+        await rebuild_online(url)
+    assert "_shadow_order_views" in table_names(path), "the other rebuild's tables stay"
+
+    with sqlite3.connect(path) as conn:  # that rebuild died two minutes ago
+        conn.execute(
+            "UPDATE _shadow_projection_checkpoints SET updated_at = datetime('now', '-2 minutes')"
+        )
+    result = await rebuild_online(url)
+    assert result.position == result.head
+    assert not [t for t in table_names(path) if t.startswith("_shadow_")]
+
+
+async def test_in_place_rebuild_repairs_and_bumps_the_generation(tmp_path: Path) -> None:
+    url = migrated(tmp_path / "orders.db")
+    path = db_path(url)
+    await write_history(url, rounds=2)
+    await project(url)
+    expected = read_models_of(path)
+    tamper(path)
+
+    result = await rebuild_in_place(url)
+
+    assert read_models_of(path) == expected
+    assert (result.swap_seconds, result.generation) == (None, 1)
+    assert result.events == result.head == result.position
+
+
+def test_unknown_projection_names_are_refused() -> None:
+    with pytest.raises(UnknownProjection, match="nope"):
+        projection_names(["kitchen", "nope"])
+    assert projection_names([]) == ("order_views", "kitchen")
+
+
+def test_seeded_history_is_projectable(tmp_path: Path) -> None:
+    url = migrated(tmp_path / "orders.db")
+    orders = seed(url)
+    assert len(orders) == 6
+    assert read_model_rows(db_path(url), ["order_views"])["order_views"]
