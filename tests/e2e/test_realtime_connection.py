@@ -11,7 +11,7 @@ import socketio
 
 from tests.e2e.orders import place
 from tests.e2e.server import LiveServer, server_settings
-from tests.e2e.test_realtime_support import Socket, eventually
+from tests.e2e.realtime_support import Socket, eventually
 
 pytestmark = pytest.mark.anyio
 

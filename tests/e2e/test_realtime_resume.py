@@ -16,7 +16,7 @@ import pytest
 from interfaces.client import OrderServiceClient, SubscriptionError
 from tests.e2e.orders import item, new_order, ok, place
 from tests.e2e.server import LiveServer
-from tests.e2e.test_realtime_support import JSON, Socket, eventually, head, store_events
+from tests.e2e.realtime_support import JSON, Socket, eventually, head, store_events
 
 pytestmark = pytest.mark.anyio
 

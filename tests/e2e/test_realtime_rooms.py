@@ -11,7 +11,7 @@ from interfaces.realtime.models import ACKS, SERVER_EVENTS
 from interfaces.realtime.rooms import WIRE_EVENTS
 from tests.e2e.orders import item, new_order, ok, place
 from tests.e2e.server import LiveServer, server_settings
-from tests.e2e.test_realtime_support import Socket, eventually, head, store_events
+from tests.e2e.realtime_support import Socket, eventually, head, store_events
 
 pytestmark = pytest.mark.anyio
 
