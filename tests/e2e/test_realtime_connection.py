@@ -10,8 +10,8 @@ import pytest
 import socketio
 
 from tests.e2e.orders import place
-from tests.e2e.server import LiveServer, server_settings
 from tests.e2e.realtime_support import Socket, eventually
+from tests.e2e.server import LiveServer, server_settings
 
 pytestmark = pytest.mark.anyio
 

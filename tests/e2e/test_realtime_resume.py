@@ -15,8 +15,8 @@ import pytest
 
 from interfaces.client import OrderServiceClient, SubscriptionError
 from tests.e2e.orders import item, new_order, ok, place
-from tests.e2e.server import LiveServer
 from tests.e2e.realtime_support import JSON, Socket, eventually, head, store_events
+from tests.e2e.server import LiveServer
 
 pytestmark = pytest.mark.anyio
 

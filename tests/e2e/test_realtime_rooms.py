@@ -10,8 +10,8 @@ import pytest
 from interfaces.realtime.models import ACKS, SERVER_EVENTS
 from interfaces.realtime.rooms import WIRE_EVENTS
 from tests.e2e.orders import item, new_order, ok, place
-from tests.e2e.server import LiveServer, server_settings
 from tests.e2e.realtime_support import Socket, eventually, head, store_events
+from tests.e2e.server import LiveServer, server_settings
 
 pytestmark = pytest.mark.anyio
 
