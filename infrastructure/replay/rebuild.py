@@ -5,10 +5,12 @@ Online (``rebuild_online``), while the server keeps serving reads and commands:
 1. Create empty shadow tables ``_shadow_<table>`` from the live tables' own ``CREATE
    TABLE`` statements, without secondary indexes (they only slow the writes down).
 2. Replay with the real ``Projector`` on an engine that renames every table its
-   statements touch to the shadow one (``shadow_engine``), up to the live checkpoint,
-   again while that moves. The shadow never gets past the live checkpoint.
+   statements touch to the shadow one (``shadow_engine``), up to the target, again while
+   that moves. The target is the live checkpoint while a projector is running (it wrote a
+   checkpoint in the last ``ALIVE`` seconds: a running one writes at every batch and every
+   retry), else the head. The shadow never gets past the target.
 3. Swap, in ONE write transaction (``BEGIN IMMEDIATE``: no append and no live projection
-   meanwhile): read the live checkpoint, project the remaining tail up to it
+   meanwhile): read the target again, project the remaining tail up to it
    (``Projector.project_on``), drop the live tables' indexes, rename live to
    ``_retired_<table>`` and shadow to live, create the indexes again under their names,
    set the rebuilt projections' checkpoints (last error cleared) and bump the generation
@@ -69,6 +71,10 @@ SHADOW: Final = "_shadow_"
 RETIRED: Final = "_retired_"
 REBUILD_BATCH: Final = 5_000
 """Events per projector batch in a rebuild (the live projector uses 500)."""
+ALIVE: Final = timedelta(seconds=30)
+"""A projector that wrote a checkpoint this recently is taken to be running."""
+BEHIND_TIMEOUT: Final = 60.0
+"""Seconds to wait for a live projector behind the shadow before giving up."""
 STALE_AFTER: Final = timedelta(seconds=60)
 """Shadow tables whose checkpoints are older than this belong to a rebuild that died."""
 
@@ -101,6 +107,10 @@ class RebuildInProgress(RuntimeError):
 
 class RebuildFailed(RuntimeError):
     """The rebuild stopped; the live read models are as they were."""
+
+
+class _Behind(Exception):
+    """At the swap, the live projector turned out to be behind the shadow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,18 +215,30 @@ class _OnlineRebuild:
         self._task.advance(len(events))
 
     async def run(self, started: float) -> RebuildResult:
-        while True:  # catch up with the live checkpoint until one batch is left to do
+        behind_since: float | None = None
+        while True:
             target = self._live_target()
+            if target < self._projector.position:
+                # A projector (a server just started) is behind the shadow: let it pass.
+                behind_since = behind_since or time.monotonic()
+                if time.monotonic() - behind_since > BEHIND_TIMEOUT:
+                    raise RebuildFailed(
+                        f"the live projector stays at position {target}, behind the "
+                        f"rebuild's {self._projector.position}: is it stuck? (projections status)"
+                    )
+                await asyncio.sleep(0.1)
+                continue
+            behind_since = None
             self._source.until = target
             self._task.total(target)
             await self._projector.catch_up()
-            if self._live_target() - self._projector.position <= self._batch_size:
+            if self._live_target() - self._projector.position > self._batch_size:
+                continue  # more than one batch left: not under the lock
+            locked = time.perf_counter()
+            swapped = await self._try_swap()
+            if swapped is not None:
                 break
-        locked = time.perf_counter()
-        async with self._engine.connect() as conn:
-            await conn.execution_options(**{WRITE_OPTION: True})
-            async with conn.begin():
-                position, generation = await self._swap(conn)
+        position, generation = swapped
         swap_seconds = time.perf_counter() - locked
         return RebuildResult(
             projections=self._plan.projections,
@@ -229,17 +251,26 @@ class _OnlineRebuild:
         )
 
     def _live_target(self) -> int:
-        return _target(_checkpoints(self._log.conn), self._plan)
+        rows = self._log.conn.execute(_SELECT_CHECKPOINTS).fetchall()
+        return _target(rows, self._log.head(), self._plan)
+
+    async def _try_swap(self) -> tuple[int, int] | None:
+        """Swap in one write transaction; None if a live projector is behind the shadow."""
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    return await self._swap(conn)
+        except _Behind:
+            return None
 
     async def _swap(self, conn: AsyncConnection) -> tuple[int, int]:
         """Inside the write transaction: the tail, the renames, the checkpoints, the generation."""
-        live = dict((await _live(conn, f"SELECT name, position FROM {_CHECKPOINTS}")).all())
-        target = _target(live, self._plan)
+        rows = (await _live(conn, _SELECT_CHECKPOINTS)).all()
+        head = (await _live(conn, "SELECT coalesce(max(position), 0) FROM events")).scalar()
+        target = _target(rows, head, self._plan)
         if target < self._projector.position:
-            raise RebuildFailed(
-                f"the live read models went back to position {target} during the rebuild "
-                f"(the shadow is at {self._projector.position}); run the rebuild again"
-            )
+            raise _Behind  # before projecting anything: the transaction is rolled back
         self._source.until = target
         while self._projector.position < target:
             batch = await self._source.read_all(self._projector.position, self._batch_size)
@@ -315,12 +346,19 @@ async def bump_generation(conn: AsyncConnection) -> int:
     return generation
 
 
-def _target(checkpoints: dict[str, int], plan: _Plan) -> int:
-    return max(checkpoints.get(name, 0) for name in plan.checkpoints)
+_SELECT_CHECKPOINTS: Final = f"SELECT name, position, updated_at FROM {_CHECKPOINTS}"
 
 
-def _checkpoints(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute(f"SELECT name, position FROM {_CHECKPOINTS}").fetchall())
+def _target(rows: Sequence[Sequence[Any]], head: int, plan: _Plan) -> int:
+    """Where the swapped-in tables must stand: the live checkpoint of the projections
+    rebuilt if a projector is running, else the head."""
+    mine = [
+        (position, updated_at) for name, position, updated_at in rows if name in plan.checkpoints
+    ]
+    live = max((position for position, _ in mine), default=0)
+    last = max((datetime.fromisoformat(at) for _, at in mine if at), default=None)
+    running = last is not None and last > _naive_now() - ALIVE
+    return live if running or live >= head else head
 
 
 def _now() -> str:
