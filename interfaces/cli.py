@@ -98,3 +98,11 @@ def main() -> None:
 
 
 app.add_typer(schema_app, name="schema")
+
+# The operator's tools on the event log (interfaces/cli_ops, docs/operations.md).
+from interfaces.cli_ops import events, orders, projections, store  # noqa: E402
+
+app.add_typer(projections.app, name="projections")
+app.add_typer(events.app, name="events")
+app.add_typer(orders.app, name="orders")
+app.add_typer(store.app, name="store")
