@@ -19,6 +19,9 @@ may now fail (the items it fired are no longer new) or its If-Match may now be
 stale. So the key also travels in the events' metadata, and a command whose key
 is already in its own stream is answered from there without deciding.
 
+Placing an order does not read its stream first: the order id is new, so the append
+expects ``no_stream``; a conflict is retried (bounded, as above) with a read.
+
 Ids and the business day are chosen by the caller and put into the command
 (``new_order_id``, ``new_item_id``, ``business_day_now``) so ``decide`` stays
 pure and replays are deterministic.
@@ -31,7 +34,7 @@ from datetime import tzinfo
 
 from domain.business_day import business_day
 from domain.codec import decode_recorded, to_new_event
-from domain.commands import Command
+from domain.commands import Command, PlaceOrder
 from domain.decider import decide, fold
 from domain.events import Event
 from domain.model import Order
@@ -125,13 +128,18 @@ class OrderService:
         """Decide ``command`` and append its events; raises ``DomainError``,
         ``ConcurrencyConflict`` or ``IdempotencyKeyReused``."""
         retries_left = 0 if expected_version is not None else self._max_retries
+        # A new order's id was just generated: its stream cannot exist yet, so the first
+        # attempt skips reading it and appends with ``no_stream``. Should the stream exist
+        # after all, the conflict is retried like any other, down the normal path.
+        fresh = isinstance(command, PlaceOrder) and expected_version is None
         while True:
             try:
-                return await self._attempt(command, context, expected_version, idempotency)
+                return await self._attempt(command, context, expected_version, idempotency, fresh)
             except ConcurrencyConflict:
                 if retries_left == 0:
                     raise
                 retries_left -= 1
+                fresh = False
 
     async def _attempt(
         self,
@@ -139,9 +147,10 @@ class OrderService:
         context: CommandContext,
         expected_version: int | None,
         idempotency: IdempotencyKey | None,
+        fresh: bool = False,
     ) -> CommandResult:
         stream_id = command.order_id
-        recorded = await self._store.read_stream(stream_id)
+        recorded = [] if fresh else await self._store.read_stream(stream_id)
         if idempotency is not None and (done := _already_done(recorded, idempotency)):
             return self._replayed(recorded, done)
         state = self._fold(recorded)

@@ -54,7 +54,7 @@ from domain.events import (
     OrderPlaced,
 )
 from domain.model import Order
-from domain.ports import EventStore, RecordedEvent, Upcaster
+from domain.ports import JSON, EventStore, RecordedEvent, Upcaster
 from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEvent
 from infrastructure.read_models.engine import WRITE_OPTION
 from infrastructure.read_models.handlers import (
@@ -161,6 +161,18 @@ class Projector:
     def position(self) -> int:
         """The position every read model has reached (and that was broadcast)."""
         return self._position
+
+    def view_of(self, order_id: str, version: int) -> JSON | None:
+        """The order's read-model view at ``version``, from memory, if that is the version the
+        read models hold (committed: at or below ``position``); None otherwise.
+
+        What a command response shows once ``wait_for_position`` returned: the same view the
+        projector just wrote, without reading it back from the database. Do not mutate it.
+        """
+        view = self._cache.view(order_id)
+        if view is None or view["version"] != version or view["position"] > self._position:
+            return None
+        return view
 
     @property
     def last_error(self) -> str | None:
@@ -371,8 +383,9 @@ class Projector:
             self._cache.pop(order.order_id)
             return OrderChange(recorded, event, before, None, None)
         after = TrackedOrder(order, next_meta(before, order, recorded, number))
-        self._cache.put(after)
-        return OrderChange(recorded, event, before, after, render_order(after))
+        view = render_order(after)
+        self._cache.put(after, view)
+        return OrderChange(recorded, event, before, after, view)
 
     async def _before(
         self, conn: AsyncConnection, recorded: RecordedEvent, event: Event
@@ -488,20 +501,26 @@ async def rebuild(
 
 
 class _OrderCache:
-    """LRU of recent order states; trimmed between batches so a batch never loses its own."""
+    """LRU of recent order states (and their rendered views, when the projector made them);
+    trimmed between batches so a batch never loses its own."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._orders: OrderedDict[str, TrackedOrder] = OrderedDict()
+        self._orders: OrderedDict[str, tuple[TrackedOrder, JSON | None]] = OrderedDict()
 
     def get(self, order_id: str) -> TrackedOrder | None:
-        tracked = self._orders.get(order_id)
-        if tracked is not None:
-            self._orders.move_to_end(order_id)
-        return tracked
+        entry = self._orders.get(order_id)
+        if entry is None:
+            return None
+        self._orders.move_to_end(order_id)
+        return entry[0]
 
-    def put(self, tracked: TrackedOrder) -> None:
-        self._orders[tracked.order.order_id] = tracked
+    def view(self, order_id: str) -> JSON | None:
+        entry = self._orders.get(order_id)
+        return entry[1] if entry is not None else None
+
+    def put(self, tracked: TrackedOrder, view: JSON | None = None) -> None:
+        self._orders[tracked.order.order_id] = (tracked, view)
         self._orders.move_to_end(tracked.order.order_id)
 
     def pop(self, order_id: str) -> None:

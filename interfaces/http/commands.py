@@ -3,7 +3,8 @@
 ``CommandRunner.run(command, body)`` executes the command through ``OrderService``,
 waits until the projector has reached the command's last position (at most
 ``read_your_writes_timeout`` seconds) so that a GET right after sees the write, and
-answers ``{id, order, position, stale}``. The order view comes from the read models;
+answers ``{id, order, position, stale}``. The order view is the one the projector just
+wrote for that version, kept in its memory (``Projector.view_of``), else read from the read models;
 when they did not catch up in time (``stale: true``), or are already past the version
 the command produced (a replayed key), it is rendered from the domain state instead,
 with ticket number and timestamps taken from the read model when it has them.
@@ -136,7 +137,10 @@ async def outcome(services: Services, order_id: str, result: CommandResult) -> J
     order = result.order
     if order is None or order.discarded:
         return {"id": append.stream_id, "position": append.last_position, "stale": not reached}
-    view = await _view(services, order, append.last_position)
+    # The projector's own view of this version (what it just committed), else the database's.
+    view = services.projector.view_of(order.order_id, order.version) if reached else None
+    if view is None:
+        view = await _view(services, order, append.last_position)
     return {
         "id": order.order_id,
         "order": view,

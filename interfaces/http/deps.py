@@ -1,4 +1,8 @@
-"""``Annotated`` dependencies the routes declare: services, headers, path parameters."""
+"""``Annotated`` dependencies the routes declare: services, headers, path parameters.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker
+thread, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,15})"\s*$')
 DEFAULT_ACTOR: Final = "pos"
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -28,7 +32,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_read_models(services: ServicesDep) -> ReadModels:
+async def get_read_models(services: ServicesDep) -> ReadModels:
     return services.read_models
 
 
@@ -38,7 +42,7 @@ OrderId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="The 
 ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="The item id.")]
 
 
-def command_context(
+async def command_context(
     request: Request,
     x_actor: Annotated[
         str,
@@ -76,7 +80,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(
@@ -109,7 +113,7 @@ def etag_matches(header: str | None, version: int) -> bool:
     return False
 
 
-def order_command(
+async def order_command(
     request: Request,
     services: ServicesDep,
     context: ContextDep,
@@ -119,7 +123,7 @@ def order_command(
     return CommandRunner(services, context, request, idempotency_key, version)
 
 
-def new_order_command(
+async def new_order_command(
     request: Request,
     services: ServicesDep,
     context: ContextDep,
