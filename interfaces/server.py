@@ -1,7 +1,9 @@
 """Serving the app with uvicorn: one place that builds the server (CLI and e2e tests).
 
-``auto`` picks uvloop and httptools when they are installed (``uvicorn[standard]``);
-the classes actually chosen are reported at ``GET /api/_runtime``.
+``auto`` picks uvloop and httptools when they are installed (``uvicorn[standard]``, a
+dependency); the classes actually chosen are reported at ``GET /api/_runtime``.
+WebSocket per-message deflate follows ``settings.ws_per_message_deflate`` (off by default:
+one compression per message per subscriber is the largest cost of a fan-out).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def build_server(
             lifespan="on",
             log_level=settings.log_level,
             access_log=access_log,
+            ws_per_message_deflate=config.pop(
+                "ws_per_message_deflate", settings.ws_per_message_deflate
+            ),
             **config,
         )
     )

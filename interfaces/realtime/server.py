@@ -58,7 +58,9 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
-        self.broadcaster = SocketIOBroadcaster(self.server, history_size=history_size)
+        self.broadcaster = SocketIOBroadcaster(
+            self.server, history_size=history_size, max_backlog=settings.send_queue_limit
+        )
         self._max_replay = max_replay
         self._sources: Sources | None = None
         self._history: History | None = None
