@@ -27,14 +27,18 @@ that batch and reloads checkpoints, counters and cache (``infrastructure.replay`
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.business_day import OrderNumbering
@@ -56,7 +60,7 @@ from domain.events import (
 from domain.model import Order
 from domain.ports import JSON, EventStore, RecordedEvent, Upcaster
 from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEvent
-from infrastructure.read_models.engine import WRITE_OPTION
+from infrastructure.read_models.engine import WRITE_OPTION, sqlite_writer_engine
 from infrastructure.read_models.handlers import (
     GENERATION,
     NumberedOrder,
@@ -73,6 +77,7 @@ from infrastructure.read_models.handlers import (
     save_numbers,
     stored_number,
 )
+from infrastructure.read_models.tables import PROJECTION_CHECKPOINTS
 from infrastructure.read_models.views import (
     OrderChange,
     OrderMeta,
@@ -91,6 +96,7 @@ ORDER_NUMBERS: Final = "order_numbers"
 """Checkpoint name of the order numbering (tables ``order_numbers``, ``order_number_counters``)."""
 
 _T = TypeVar("_T")
+_Reader = Callable[[], Awaitable[AsyncConnection]]
 
 
 class ProjectionFailed(RuntimeError):
@@ -127,7 +133,12 @@ class Projector:
         max_retry_delay: float = 10.0,
         publish_timeout: float = 5.0,
         upcasters: Upcaster | None = None,
+        one_hop_writes: bool = False,
     ) -> None:
+        """``one_hop_writes``: on an SQLite file, run each batch's write transaction in one
+        call on a thread of its own, through a plain ``sqlite3`` engine on the same file
+        (statements compiled as on ``engine``, but ``engine``'s event listeners, such as
+        the replay tooling's table renames, do not apply: leave it off for such engines)."""
         if batch_size < 1 or cache_size < 1:
             raise ValueError("batch_size and cache_size must be at least 1")
         self._store = store
@@ -154,6 +165,9 @@ class Projector:
         self._advanced = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # SQLite file: each batch's write transaction runs in one call on this thread.
+        self._sync_writer: Engine | None = sqlite_writer_engine(engine) if one_hop_writes else None
+        self._writer_thread: ThreadPoolExecutor | None = None
 
     # --- what the service reads -------------------------------------------------------
 
@@ -215,6 +229,11 @@ class Projector:
             return
         self._stopping.set()
         await task
+        if self._sync_writer is not None:
+            await self._run_writer(self._sync_writer.dispose)
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=False)
+            self._writer_thread = None
 
     async def catch_up(self) -> int:
         """Project (in the caller's task) until the store has nothing more; the position.
@@ -300,18 +319,36 @@ class Projector:
         checkpoints = {name: max(cp, last) for name, cp in self._checkpoints.items()}
         try:
             if conn is not None:
-                changes, numbered = await self._changes(conn, batch, numbering)
+
+                async def given() -> AsyncConnection:
+                    return conn
+
+                changes, numbered = await self._changes(given, batch, numbering)
                 await self._save(conn, changes, numbered, numbering, checkpoints)
             else:
                 # Folding may read (a cache miss); it runs before the write lock is taken: this
                 # projector is the only writer of its tables, except for a swap, which the
                 # generation check below notices.
-                async with self._engine.connect() as reader:
+                async with AsyncExitStack() as stack:
+                    opened: list[AsyncConnection] = []
+
+                    async def reader() -> AsyncConnection:  # opened on the first cache miss
+                        if not opened:
+                            opened.append(await stack.enter_async_context(self._engine.connect()))
+                        return opened[0]
+
                     changes, numbered = await self._changes(reader, batch, numbering)
-                async with self._write() as writer, writer.begin():
-                    if await load_generation(writer) != self._generation:
-                        raise _ReadModelsSwapped
-                    await self._save(writer, changes, numbered, numbering, checkpoints)
+                if self._sync_writer is not None:
+                    statements = _Statements(self._engine.dialect)
+                    await self._save(
+                        cast(AsyncConnection, statements), changes, numbered, numbering, checkpoints
+                    )
+                    await self._write_in_one_hop(statements, batch[0].position)
+                else:
+                    async with self._write() as writer, writer.begin():
+                        if await load_generation(writer) != self._generation:
+                            raise _ReadModelsSwapped
+                        await self._save(writer, changes, numbered, numbering, checkpoints)
         except BaseException:
             self._cache.clear()  # it may hold states of the batch that was rolled back
             raise
@@ -335,6 +372,37 @@ class Projector:
         await save_counters(conn, {day: numbering.last_number(day) for day in days})
         await save_checkpoints(conn, checkpoints, datetime.now(UTC))
 
+    async def _write_in_one_hop(self, statements: _Statements, position: int) -> None:
+        """Run the recorded statements in one ``BEGIN IMMEDIATE`` transaction on the writer
+        thread (after checking the generation, as the async path does)."""
+        await self._run_writer(functools.partial(self._write_sync, statements, position))
+
+    async def _run_writer(self, work: Callable[[], None]) -> None:
+        run_on_writer = getattr(self._store, "run_on_writer", None)
+        if run_on_writer is not None:  # the SQLite store: between its commits, no lock waits
+            await run_on_writer(work)
+            return
+        if self._writer_thread is None:
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="projector-writer")
+        await asyncio.get_running_loop().run_in_executor(self._writer_thread, work)
+
+    def _write_sync(self, statements: _Statements, position: int) -> None:
+        assert self._sync_writer is not None
+        with self._sync_writer.connect() as conn, conn.begin():
+            generation = conn.scalar(
+                select(PROJECTION_CHECKPOINTS.c.position).where(
+                    PROJECTION_CHECKPOINTS.c.name == GENERATION
+                )
+            )
+            if int(generation or 0) != self._generation:
+                raise _ReadModelsSwapped
+            for owner, statement, parameters in statements.calls:
+                try:
+                    conn.execute(statement, parameters)
+                except Exception as exc:
+                    names = [owner] if owner is not None else self._names
+                    raise ProjectionFailed(names, position, exc) from exc
+
     async def _apply(
         self, handler: Projection, conn: AsyncConnection, changes: list[OrderChange]
     ) -> None:
@@ -342,13 +410,18 @@ class Projector:
         todo = [c for c in changes if c.event.position > done]
         if not todo:
             return
+        if isinstance(conn, _Statements):
+            conn.owner = handler.name
         try:
             await handler.apply(conn, todo)
         except Exception as exc:
             raise ProjectionFailed([handler.name], todo[0].event.position, exc) from exc
+        finally:
+            if isinstance(conn, _Statements):
+                conn.owner = None
 
     async def _changes(
-        self, conn: AsyncConnection, batch: Sequence[RecordedEvent], numbering: OrderNumbering
+        self, reader: _Reader, batch: Sequence[RecordedEvent], numbering: OrderNumbering
     ) -> tuple[list[OrderChange], list[NumberedOrder]]:
         """Fold each event onto its order; the changes and the orders numbered."""
         numbered_to = self._checkpoints[ORDER_NUMBERS]
@@ -357,7 +430,7 @@ class Projector:
         for recorded in batch:
             try:
                 event = decode_recorded(recorded, self._upcasters)
-                before = await self._before(conn, recorded, event)
+                before = await self._before(reader, recorded, event)
                 order = evolve(before.order if before else None, event)
                 if before is not None:
                     number = before.meta.number
@@ -365,7 +438,7 @@ class Projector:
                     number = numbering.next_number(order.business_day)
                     numbered.append((order.order_id, order.business_day, number))
                 else:  # numbered in an earlier run; a projection is catching up alone
-                    number = await stored_number(conn, order.order_id)
+                    number = await stored_number(await reader(), order.order_id)
                 changes.append(self._change(recorded, event, before, order, number))
             except Exception as exc:
                 raise ProjectionFailed(self._names, recorded.position, exc) from exc
@@ -388,7 +461,7 @@ class Projector:
         return OrderChange(recorded, event, before, after, view)
 
     async def _before(
-        self, conn: AsyncConnection, recorded: RecordedEvent, event: Event
+        self, reader: _Reader, recorded: RecordedEvent, event: Event
     ) -> TrackedOrder | None:
         """The order just before ``recorded``: from the cache, else refolded from its stream."""
         if isinstance(event, OrderPlaced):
@@ -405,7 +478,7 @@ class Projector:
             tracked = TrackedOrder(order, next_meta(tracked, order, past, None))
         if tracked is None:
             return None  # evolve will refuse the event: nothing was placed
-        number = await stored_number(conn, recorded.stream_id)
+        number = await stored_number(await reader(), recorded.stream_id)
         return replace(tracked, meta=replace(tracked.meta, number=number))
 
     # --- after the commit -------------------------------------------------------------
@@ -498,6 +571,21 @@ async def rebuild(
     projector = Projector(store, engine, broadcaster, batch_size=batch_size, handlers=handlers)
     await projector.reset()
     return await projector.catch_up()
+
+
+class _Statements:
+    """Stands in for the write connection while the handlers and checkpoint writers run: it
+    records each ``execute`` (they only write, and read nothing back), so that the whole
+    transaction then runs in one call on the projector's writer thread."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.owner: str | None = None
+        """The projection whose ``apply`` is running (a failing statement is blamed on it)."""
+        self.calls: list[tuple[str | None, Any, Any]] = []
+
+    async def execute(self, statement: Any, parameters: Any = None) -> None:
+        self.calls.append((self.owner, statement, parameters))
 
 
 class _OrderCache:

@@ -61,7 +61,7 @@ async def open_services(
         stack.push_async_callback(store.close)
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
-        projector = Projector(store, engine, broadcaster)
+        projector = Projector(store, engine, broadcaster, one_hop_writes=True)
         await projector.start()
         stack.push_async_callback(projector.stop)
         yield Services(

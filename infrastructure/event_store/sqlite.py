@@ -24,12 +24,12 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, Literal, TypeVar, cast, get_args
 
 import aiosqlite
 
@@ -81,6 +81,7 @@ _INSERT_KEY: Final = (
     "first_position, last_position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _TABLES: Final = ("events", "idempotency_keys")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +330,16 @@ class SqliteEventStore:
         # A caller cancelled before its batch starts is dropped; once the batch is on the
         # writer thread the append commits whether or not anyone still waits for it.
         return await future
+
+    async def run_on_writer(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on the writer thread, between two write batches of this store.
+
+        For the projector's read-model transactions on the same file: run here, they never
+        overlap this store's own commits, so neither side waits on SQLite's busy handler
+        (which sleeps 1, 2, 5, 10… ms between attempts).
+        """
+        self._check_open()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         rows = await self._fetch(_READ_STREAM, (stream_id, from_version))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 WRITE_OPTION = "write"
 """Execution option: ``conn.execution_options(write=True)`` before the first statement."""
@@ -31,8 +33,33 @@ def create_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> 
     return engine
 
 
-def _take_over_sqlite_transactions(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def sqlite_writer_engine(engine: AsyncEngine, *, busy_timeout_ms: int = 10_000) -> Engine | None:
+    """A synchronous (stdlib ``sqlite3``) engine on the same SQLite file as ``engine``, with
+    one connection whose every transaction is ``BEGIN IMMEDIATE``; None unless ``engine`` is
+    on an SQLite file.
+
+    For the projector: it runs a whole write transaction in one call on its own thread (one
+    thread hop per batch instead of one per statement), so it holds the write lock only for
+    the time the statements take, never while the event loop serves other work.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    sync = create_sync_engine(
+        url.set(drivername="sqlite"),
+        poolclass=StaticPool,
+        connect_args={"check_same_thread": False},
+    )
+    _take_over_sqlite_transactions(sync, busy_timeout_ms, always_write=True)
+    return sync
+
+
+def _take_over_sqlite_transactions(
+    engine: AsyncEngine | Engine, busy_timeout_ms: int, *, always_write: bool = False
+) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(target, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
         cursor = dbapi_connection.cursor()
@@ -41,7 +68,7 @@ def _take_over_sqlite_transactions(engine: AsyncEngine, busy_timeout_ms: int) ->
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        write = always_write or conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
