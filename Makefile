@@ -32,8 +32,13 @@ check: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The project's own benchmarks, short settings; each prints its ratios (to raw sqlite3 or to
+# the FastAPI + python-socketio ceiling). BENCH_EVENTS sizes the replay bench's store.
+BENCH_EVENTS ?= 20000
 bench: install
-	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/store_bench.py --seconds 2
+	$(BIN)/python bench/fanout_bench.py --duration 5 --warmup 1
+	$(BIN)/python bench/replay_bench.py --events $(BENCH_EVENTS)
 
 schema: install
 	$(BIN)/order-service schema export
