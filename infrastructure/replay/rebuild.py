@@ -206,8 +206,13 @@ class _OnlineRebuild:
         self._task = progress.task(f"rebuilding {', '.join(plan.projections)}")
         self._events = 0
         self._source = ReplaySource(log, 0, on_read=self._read)
+        # one_hop_writes would write through an engine of its own, without the renames.
         self._projector = Projector(
-            self._source, engine, handlers=plan.handlers(), batch_size=batch_size
+            self._source,
+            engine,
+            handlers=plan.handlers(),
+            batch_size=batch_size,
+            one_hop_writes=False,
         )
 
     def _read(self, events: Sequence[object]) -> None:

@@ -61,13 +61,14 @@ def tail(
     with open_log(database_url()) as log:
         events = tail_events(log, after=after, limit=limit, stream=stream, type_=type_)
         _print_events(events, json_output)
-        last = events[-1].position if events else (log.head() if after is None else after)
+        seen = events[-1].position if events else (log.head() if after is None else after)
         while follow:
             time.sleep(POLL)
-            while more := tail_events(log, after=last, limit=1000, stream=stream, type_=type_):
+            head = log.head()  # read first: every event up to it is visible to the queries
+            while more := tail_events(log, after=seen, limit=1000, stream=stream, type_=type_):
                 _print_events(more, json_output, header=False)
-                last = more[-1].position
-            last = max(last, log.head()) if stream is None and type_ is None else last
+                seen = more[-1].position
+            seen = max(seen, head)  # nothing (more) matched up to the head
 
 
 def _print_events(events: list[RecordedEvent], json_output: bool, *, header: bool = True) -> None:

@@ -38,15 +38,20 @@ pytestmark = pytest.mark.anyio
 CLI = str(Path(sys.executable).with_name("order-service"))
 
 
-async def order_service(url: str, *args: str) -> tuple[int, bytes]:
-    """Run ``order-service ARGS`` in its own process; its exit code and stdout."""
-    process = await asyncio.create_subprocess_exec(
+async def spawn(url: str, *args: str) -> asyncio.subprocess.Process:
+    """``order-service ARGS`` started in its own process on the store ``url``."""
+    return await asyncio.create_subprocess_exec(
         CLI,
         *args,
         env={**os.environ, "ORDER_SERVICE_DATABASE_URL": url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def order_service(url: str, *args: str) -> tuple[int, bytes]:
+    """Run ``order-service ARGS`` in its own process; its exit code and stdout."""
+    process = await spawn(url, *args)
     out, err = await process.communicate()
     assert process.returncode is not None
     if process.returncode not in (0, 1):
@@ -221,16 +226,7 @@ async def test_ctrl_c_during_a_rebuild_exits_130_and_changes_nothing(
     with sqlite3.connect(path) as conn:  # damage the read models: they must stay damaged
         conn.execute("UPDATE projection_checkpoints SET position = 0")
     before = read_model_rows(path)
-    process = await asyncio.create_subprocess_exec(
-        CLI,
-        "projections",
-        "rebuild",
-        "--batch-size",
-        "1",
-        env={**os.environ, "ORDER_SERVICE_DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn(url, "projections", "rebuild", "--batch-size", "1")
     await eventually(lambda: any(t.startswith("_shadow_") for t in table_names(path)), 20)
     process.send_signal(signal.SIGINT)
     _, err = await process.communicate()
@@ -239,3 +235,21 @@ async def test_ctrl_c_during_a_rebuild_exits_130_and_changes_nothing(
     assert b"interrupted" in err
     assert read_model_rows(path) == before
     assert not [t for t in table_names(path) if t.startswith(("_shadow_", "_retired_"))]
+
+
+async def test_tail_follow_prints_events_appended_by_another_process(url: str) -> None:
+    first = await write_history(url, prefix="a")
+    process = await spawn(
+        url, "events", "tail", "--follow", "--type", "OrderPlaced", "--limit", "2", "--json"
+    )
+    assert process.stdout is not None
+    lines = [orjson.loads(await process.stdout.readline()) for _ in range(2)]
+    assert [e["stream_id"] for e in lines] == first[-2:]
+
+    later = await write_history(url, prefix="b")
+    async with asyncio.timeout(10):
+        for order_id in later:
+            assert orjson.loads(await process.stdout.readline())["stream_id"] == order_id
+    process.send_signal(signal.SIGINT)
+    await process.communicate()
+    assert process.returncode == 130

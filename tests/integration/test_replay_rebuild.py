@@ -97,6 +97,19 @@ def tamper(path: Path) -> None:
         conn.execute("UPDATE order_number_counters SET last_number = 99")
 
 
+@pytest.fixture
+async def projected(tmp_path: Path) -> tuple[str, Path]:
+    """A store with a varied history, its read models up to date: its URL and file."""
+    url = migrated(tmp_path / "orders.db")
+    await write_history(url, rounds=2)
+    await project(url)
+    return url, db_path(url)
+
+
+def leftovers(path: Path) -> list[str]:
+    return [t for t in table_names(path) if t.startswith(("_shadow_", "_retired_"))]
+
+
 async def test_online_rebuild_swaps_in_under_load_without_loss(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -144,15 +157,12 @@ async def test_online_rebuild_swaps_in_under_load_without_loss(
     assert "read models were swapped in" in caplog.text
     assert read_models_of(path) == await fresh_fold(path, tmp_path)
     assert generation(path) == 1
-    assert not [t for t in table_names(path) if t.startswith(("_shadow_", "_retired_"))]
+    assert not leftovers(path)
     assert index_names(path) == indexes, "the indexes are back under their own names"
 
 
-async def test_online_rebuild_repairs_tampered_tables(tmp_path: Path) -> None:
-    url = migrated(tmp_path / "orders.db")
-    path = db_path(url)
-    await write_history(url, rounds=2)
-    await project(url)
+async def test_online_rebuild_repairs_tampered_tables(projected: tuple[str, Path]) -> None:
+    url, path = projected
     expected = read_models_of(path)
     tamper(path)
     assert read_models_of(path) != expected
@@ -163,11 +173,8 @@ async def test_online_rebuild_repairs_tampered_tables(tmp_path: Path) -> None:
     assert result.position == result.head == result.events
 
 
-async def test_rebuilding_one_projection_swaps_only_its_tables(tmp_path: Path) -> None:
-    url = migrated(tmp_path / "orders.db")
-    path = db_path(url)
-    await write_history(url)
-    await project(url)
+async def test_rebuilding_one_projection_swaps_only_its_tables(projected: tuple[str, Path]) -> None:
+    url, path = projected
     expected = read_models_of(path)
     tamper(path)
     tampered = read_models_of(path)
@@ -182,12 +189,9 @@ async def test_rebuilding_one_projection_swaps_only_its_tables(tmp_path: Path) -
 
 
 async def test_an_interrupted_rebuild_drops_its_shadow_and_changes_nothing(
-    tmp_path: Path,
+    projected: tuple[str, Path],
 ) -> None:
-    url = migrated(tmp_path / "orders.db")
-    path = db_path(url)
-    await write_history(url, rounds=3)
-    await project(url)
+    url, path = projected
     tamper(path)
     before = read_model_rows(path)
     started = asyncio.Event()
@@ -210,16 +214,13 @@ async def test_an_interrupted_rebuild_drops_its_shadow_and_changes_nothing(
         await work
 
     assert read_model_rows(path) == before
-    assert not [t for t in table_names(path) if t.startswith(("_shadow_", "_retired_"))]
+    assert not leftovers(path)
 
 
 async def test_a_rebuild_in_progress_is_left_alone_and_a_dead_ones_shadow_is_dropped(
-    tmp_path: Path,
+    projected: tuple[str, Path],
 ) -> None:
-    url = migrated(tmp_path / "orders.db")
-    path = db_path(url)
-    await write_history(url)
-    await project(url)
+    url, path = projected
     _create_shadow(path, _Plan(projection_names()))  # as a rebuild running elsewhere
 
     with pytest.raises(RebuildInProgress):
@@ -232,14 +233,13 @@ async def test_a_rebuild_in_progress_is_left_alone_and_a_dead_ones_shadow_is_dro
         )
     result = await rebuild_online(url)
     assert result.position == result.head
-    assert not [t for t in table_names(path) if t.startswith("_shadow_")]
+    assert not leftovers(path)
 
 
-async def test_in_place_rebuild_repairs_and_bumps_the_generation(tmp_path: Path) -> None:
-    url = migrated(tmp_path / "orders.db")
-    path = db_path(url)
-    await write_history(url, rounds=2)
-    await project(url)
+async def test_in_place_rebuild_repairs_and_bumps_the_generation(
+    projected: tuple[str, Path],
+) -> None:
+    url, path = projected
     expected = read_models_of(path)
     tamper(path)
 

@@ -14,7 +14,6 @@ import itertools
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from infrastructure.projector import Projector
 from infrastructure.read_models import create_engine
 from infrastructure.read_models.tables import READ_MODEL_TABLES
 from interfaces.cli import app
+from tests.integration.test_projector import StepClock
 
 DAY = "2026-11-25"
 NEXT_DAY = "2026-11-26"
@@ -56,16 +56,9 @@ def cli(url: str, *args: str) -> Result:
     return CliRunner().invoke(app, list(args), env={ENV: url}, catch_exceptions=False)
 
 
-class StepClock:
-    def __init__(self, start: datetime = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)) -> None:
-        self._ticks = itertools.count()
-        self._start = start
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=next(self._ticks))
-
-
 class CountingIds:
+    """Ids ``<prefix>-00001``, ``<prefix>-00002``…: two histories in one store need two prefixes."""
+
     def __init__(self, prefix: str = "id") -> None:
         self._ids = itertools.count(1)
         self._prefix = prefix
