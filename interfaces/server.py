@@ -8,7 +8,8 @@ one compression per message per subscriber is the largest cost of a fan-out).
 
 from __future__ import annotations
 
-from typing import Any
+import gc
+from typing import Any, Final
 
 import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
@@ -16,6 +17,14 @@ from uvicorn.importer import import_from_string
 
 from infrastructure.settings import Settings
 from interfaces.app import create_app
+
+GC_THRESHOLDS: Final = (50_000, 50, 1_000)
+"""Cyclic GC generation thresholds while serving (CPython's default is 700, 10, 10).
+
+The projector's order cache and the broadcaster's ring keep ~10^5 long-lived objects; with
+the default thresholds a full collection walks them every few hundred requests. Measured
+on S1 (32 POS clients, FULL), 3 runs each: median 470 vs 337 POST/s, p99 140-180 vs
+256-343 ms. Reference cycles are still collected, just in larger, rarer passes."""
 
 
 def build_server(
@@ -30,6 +39,7 @@ def build_server(
     **config: Any,
 ) -> uvicorn.Server:
     """A uvicorn server for ``create_app(settings)`` (call ``run()`` or ``serve()``)."""
+    gc.set_threshold(*GC_THRESHOLDS)
     runtime = {"loop_setting": loop, **protocol_names(http, ws)}
     app = create_app(settings, runtime=runtime)
     return uvicorn.Server(
