@@ -86,6 +86,9 @@ TABLES: Final[dict[str, tuple[str, ...]]] = {
 NUMBERING: Final = (ORDER_NUMBERS_TABLE.name, ORDER_NUMBER_COUNTERS.name)
 """The order numbering's tables: rebuilt with every projection, swapped with order_views."""
 
+CACHE_KIB: Final = 131_072
+"""SQLite page cache of a rebuild's connections (the default 2 MiB thrashes on big tables)."""
+
 LIVE_NAMES: Final = "replay_live_names"
 """Execution option: a statement of the shadow engine that names the live tables."""
 
@@ -300,7 +303,7 @@ def shadow_engine(url: str, tables: Iterable[str]) -> AsyncEngine:
     names = {table: SHADOW + table for table in tables}
     alternatives = "|".join(re.escape(t) for t in sorted(names, key=len, reverse=True))
     pattern = re.compile(rf"\b({alternatives})\b")
-    engine = create_engine(url, busy_timeout_ms=10_000)
+    engine = rebuild_engine(url)
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
     def _to_shadow(
@@ -314,6 +317,21 @@ def shadow_engine(url: str, tables: Iterable[str]) -> AsyncEngine:
         if context is not None and context.execution_options.get(LIVE_NAMES):
             return statement, parameters
         return pattern.sub(lambda match: names[match.group(1)], statement), parameters
+
+    return engine
+
+
+def rebuild_engine(url: str) -> AsyncEngine:
+    """``read_models.create_engine`` with a large page cache and in-memory sorting (the swap
+    builds indexes while it holds the write lock)."""
+    engine = create_engine(url, busy_timeout_ms=10_000)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _tune(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.close()
 
     return engine
 
@@ -474,7 +492,7 @@ async def rebuild_in_place(
             task.advance(len(events))
 
         source = ReplaySource(log, on_read=read)
-        engine = create_engine(url)
+        engine = rebuild_engine(url)
         try:
             projector = Projector(source, engine, handlers=handlers, batch_size=batch_size)
             await projector.reset()

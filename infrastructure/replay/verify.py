@@ -31,11 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.codec import decode
 from infrastructure.projector import ORDER_NUMBERS, ProjectionFailed, Projector
-from infrastructure.read_models.engine import create_engine
 from infrastructure.read_models.handlers import default_projections
 from infrastructure.read_models.tables import READ_MODEL_TABLES
 from infrastructure.replay.progress import NO_PROGRESS, Progress, Task
-from infrastructure.replay.rebuild import NUMBERING, REBUILD_BATCH, TABLES, create_table_sql
+from infrastructure.replay.rebuild import (
+    NUMBERING,
+    REBUILD_BATCH,
+    TABLES,
+    create_table_sql,
+    rebuild_engine,
+)
 from infrastructure.replay.source import EventLog, ReplaySource, connect, database_file
 
 DEFAULT_LIMIT: Final = 1000
@@ -312,7 +317,7 @@ def _copy_schema(path: Path, fresh: Path) -> None:
 
 
 def _scratch_engine(fresh: Path) -> AsyncEngine:
-    engine = create_engine(f"sqlite:///{fresh}")
+    engine = rebuild_engine(f"sqlite:///{fresh}")
 
     @event.listens_for(engine.sync_engine, "connect")
     def _fast(dbapi_connection: Any, _record: Any) -> None:
