@@ -120,7 +120,8 @@ class _Behind(Exception):
 class RebuildResult:
     projections: tuple[str, ...]
     position: int
-    """The checkpoint the rebuilt read models were given (the live projector's position)."""
+    """The checkpoint the rebuilt read models were given: the live projector's position, or
+    the head when no projector was running."""
     head: int
     """The store's head when the rebuild finished."""
     events: int
@@ -234,6 +235,7 @@ class _OnlineRebuild:
                         f"the live projector stays at position {target}, behind the "
                         f"rebuild's {self._projector.position}: is it stuck? (projections status)"
                     )
+                await self._heartbeat()
                 await asyncio.sleep(0.1)
                 continue
             behind_since = None
@@ -257,6 +259,11 @@ class _OnlineRebuild:
             swap_seconds=swap_seconds,
             generation=generation,
         )
+
+    async def _heartbeat(self) -> None:
+        """Tell other rebuilds this one is alive (they go by the shadow checkpoints' times)."""
+        async with self._engine.connect() as conn, conn.begin():
+            await conn.exec_driver_sql(f"UPDATE {_CHECKPOINTS} SET updated_at = ?", (_now(),))
 
     def _live_target(self) -> int:
         rows = self._log.conn.execute(_SELECT_CHECKPOINTS).fetchall()

@@ -261,3 +261,45 @@ def test_seeded_history_is_projectable(tmp_path: Path) -> None:
     orders = seed(url)
     assert len(orders) == 6
     assert read_model_rows(db_path(url), ["order_views"])["order_views"]
+
+
+async def test_a_projector_that_starts_behind_the_shadow_is_waited_for(
+    projected: tuple[str, Path],
+) -> None:
+    url, path = projected
+    with sqlite3.connect(path) as conn:  # no projector ran lately: the rebuild goes to the head
+        conn.execute("UPDATE projection_checkpoints SET updated_at = datetime('now', '-1 hour')")
+        head = conn.execute("SELECT max(position) FROM events").fetchone()[0]
+
+    def live_projector_at(position: int) -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "UPDATE projection_checkpoints SET position = ?, "
+                "updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE name != '#generation'",
+                (position,),
+            )
+
+    read = [0]
+
+    class ServerStarts:
+        """When the shadow has read every event, a server starts: its projector is at 5."""
+
+        def task(self, description: str, total: int | None = None) -> Task:
+            return self
+
+        def advance(self, amount: int) -> None:
+            read[0] += amount
+            if read[0] == head:
+                live_projector_at(5)
+
+        def total(self, total: int | None) -> None:
+            return None
+
+    work = asyncio.create_task(rebuild_online(url, batch_size=10, progress=ServerStarts()))
+    await asyncio.sleep(0.5)
+    assert not work.done(), "the rebuild waits for the live projector to pass the shadow"
+    live_projector_at(head)  # it caught up
+    result = await asyncio.wait_for(work, 10)
+
+    assert result.position == head
+    assert not leftovers(path)
