@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
+from domain.model import Item
 from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
     KITCHEN_TICKETS,
@@ -72,22 +73,43 @@ class KitchenProjection:
     name = "kitchen"
 
     async def apply(self, conn: AsyncConnection, changes: Sequence[OrderChange]) -> None:
+        # What the tables hold for an order is its state before its first change here
+        # (checkpoint and rows commit together): an order placed in this batch has no rows
+        # (no delete), and a ticket whose item lines did not change keeps its item rows.
+        first: dict[str, OrderChange] = {}
+        for change in changes:
+            first.setdefault(change.order_id, change)
         final = _last_per_order(changes)
-        touched = list(final)
-        on_board = [c.after for c in final.values() if c.after is not None and c.after.in_kitchen]
-        if touched:
-            # Replace each touched ticket whole: simpler than diffing items, same cost per batch.
+        off_board: list[str] = []
+        rewrite_items: list[str] = []
+        tickets: list[dict[str, Any]] = []
+        items: list[dict[str, Any]] = []
+        for order_id, change in final.items():
+            before, after = first[order_id].before, change.after
+            if after is None or not after.in_kitchen:
+                if before is not None:
+                    off_board.append(order_id)
+                continue
+            tickets.append(_ticket_row(after))
+            lines = kitchen_items(after.order)
+            if before is not None:
+                if before.in_kitchen and kitchen_items(before.order) == lines:
+                    continue
+                rewrite_items.append(order_id)
+            items.extend(_ticket_item_rows(after.order.order_id, lines))
+        gone_items = off_board + rewrite_items
+        if gone_items:
             await conn.execute(
-                delete(KITCHEN_TICKET_ITEMS).where(KITCHEN_TICKET_ITEMS.c.order_id.in_(touched))
+                delete(KITCHEN_TICKET_ITEMS).where(KITCHEN_TICKET_ITEMS.c.order_id.in_(gone_items))
             )
+        if off_board:
             await conn.execute(
-                delete(KITCHEN_TICKETS).where(KITCHEN_TICKETS.c.order_id.in_(touched))
+                delete(KITCHEN_TICKETS).where(KITCHEN_TICKETS.c.order_id.in_(off_board))
             )
-        if on_board:
-            await conn.execute(KITCHEN_TICKETS.insert(), [_ticket_row(t) for t in on_board])
-            items = [row for t in on_board for row in _ticket_item_rows(t)]
-            if items:
-                await conn.execute(KITCHEN_TICKET_ITEMS.insert(), items)
+        if tickets:
+            await conn.execute(upsert(conn, KITCHEN_TICKETS, ("order_id",)), tickets)
+        if items:
+            await conn.execute(upsert(conn, KITCHEN_TICKET_ITEMS, ("order_id", "item_id")), items)
 
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(delete(KITCHEN_TICKET_ITEMS))
@@ -139,10 +161,10 @@ def _ticket_row(tracked: TrackedOrder) -> dict[str, Any]:
     }
 
 
-def _ticket_item_rows(tracked: TrackedOrder) -> Iterable[dict[str, Any]]:
-    for seq, item in enumerate(kitchen_items(tracked.order)):
+def _ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any]]:
+    for seq, item in enumerate(lines):
         yield {
-            "order_id": tracked.order.order_id,
+            "order_id": order_id,
             "item_id": item.item_id,
             "seq": seq,
             "name": item.name,
@@ -250,8 +272,23 @@ def upsert(
 
     ``only`` limits the columns a conflict updates (all non-key columns by default).
     """
+    key = (conn.dialect.name, table, keys, only)
+    statement = _UPSERTS.get(key)
+    if statement is None:
+        statement = _UPSERTS[key] = _build_upsert(conn.dialect.name, table, keys, only)
+    return statement
+
+
+_UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...] | None], Insert] = {}
+"""Built once per dialect and shape: the same object every batch, so the projector's
+one-hop writer can reuse its compiled form (``Projector._write_sync``)."""
+
+
+def _build_upsert(
+    dialect: str, table: Table, keys: tuple[str, ...], only: tuple[str, ...] | None
+) -> Insert:
     names = only or tuple(c.name for c in table.columns if c.name not in keys)
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         pg = postgresql.insert(table)
         return pg.on_conflict_do_update(
             index_elements=list(keys), set_={n: pg.excluded[n] for n in names}
