@@ -66,6 +66,7 @@ from infrastructure.read_models.tables import (
 from infrastructure.read_models.tables import ORDER_NUMBERS as ORDER_NUMBERS_TABLE
 from infrastructure.replay.progress import NO_PROGRESS, Progress
 from infrastructure.replay.source import EventLog, ReplaySource, connect, database_file
+from infrastructure.replay.tuning import fewer_collections
 
 SHADOW: Final = "_shadow_"
 RETIRED: Final = "_retired_"
@@ -164,7 +165,8 @@ async def rebuild_online(
             engine = shadow_engine(url, (table.name for table in READ_MODEL_TABLES))
             try:
                 rebuild = _OnlineRebuild(plan, log, engine, batch_size, progress)
-                return await rebuild.run(started)
+                with fewer_collections():
+                    return await rebuild.run(started)
             finally:
                 await engine.dispose()
     finally:
@@ -503,7 +505,8 @@ async def rebuild_in_place(
         try:
             projector = Projector(source, engine, handlers=handlers, batch_size=batch_size)
             await projector.reset()
-            position = await projector.catch_up()
+            with fewer_collections():
+                position = await projector.catch_up()
             async with engine.connect() as conn:
                 await conn.execution_options(**{WRITE_OPTION: True})
                 async with conn.begin():

@@ -42,6 +42,7 @@ from infrastructure.replay.rebuild import (
     rebuild_engine,
 )
 from infrastructure.replay.source import EventLog, ReplaySource, connect, database_file
+from infrastructure.replay.tuning import fewer_collections
 
 DEFAULT_LIMIT: Final = 1000
 """Differences kept in a report (the rest are only counted)."""
@@ -172,7 +173,8 @@ async def _compare_read_models(
         try:
             live = connect(path)
             try:
-                return await _fold_and_compare(live, fresh, source, projector, report, task)
+                with fewer_collections():
+                    return await _fold_and_compare(live, fresh, source, projector, report, task)
             finally:
                 live.close()
         finally:
