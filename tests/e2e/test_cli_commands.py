@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.e2e.server import free_port
-from tests.integration.test_replay_support import (
+from tests.integration.replay_support import (
     cli,
     db_path,
     migrated,

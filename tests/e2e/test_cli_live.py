@@ -26,7 +26,7 @@ import socketio
 from infrastructure.replay.token import token_file
 from tests.e2e.orders import item, new_order, ok
 from tests.e2e.server import LiveServer, free_port, migrated_database, server_settings
-from tests.integration.test_replay_support import (
+from tests.integration.replay_support import (
     db_path,
     read_model_rows,
     table_names,

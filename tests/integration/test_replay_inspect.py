@@ -18,7 +18,7 @@ from infrastructure.replay.inspect import (
     tail,
 )
 from infrastructure.replay.source import EventLog
-from tests.integration.test_replay_support import (
+from tests.integration.replay_support import (
     NEXT_DAY,
     db_path,
     migrated,

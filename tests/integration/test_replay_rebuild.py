@@ -31,7 +31,7 @@ from infrastructure.replay.rebuild import (
     rebuild_in_place,
     rebuild_online,
 )
-from tests.integration.test_replay_support import (
+from tests.integration.replay_support import (
     CountingIds,
     Pos,
     StepClock,

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from infrastructure.replay.transfer import export_events, import_events
-from tests.integration.test_replay_support import db_path, migrated, write_history
+from tests.integration.replay_support import db_path, migrated, write_history
 
 pytestmark = pytest.mark.anyio
 

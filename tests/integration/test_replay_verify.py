@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.replay.verify import verify_store
-from tests.integration.test_replay_support import db_path, migrated, project, write_history
+from tests.integration.replay_support import db_path, migrated, project, write_history
 
 pytestmark = pytest.mark.anyio
 
