@@ -298,7 +298,9 @@ async def test_a_projector_that_starts_behind_the_shadow_is_waited_for(
     work = asyncio.create_task(rebuild_online(url, batch_size=10, progress=ServerStarts()))
     await asyncio.sleep(0.5)
     assert not work.done(), "the rebuild waits for the live projector to pass the shadow"
-    live_projector_at(head)  # it caught up
+    # Off the event loop: the rebuild's heartbeat may be mid-transaction on aiosqlite, and a
+    # blocking write here would stop the loop from ever submitting that commit.
+    await asyncio.to_thread(live_projector_at, head)  # it caught up
     result = await asyncio.wait_for(work, 10)
 
     assert result.position == head
