@@ -4,8 +4,7 @@
 folds it, decides, and appends the decided events with the loaded version as
 the expected version. Every event's metadata holds ``occurred_at`` (ISO 8601
 UTC, one instant per command), ``actor``, ``correlation_id`` and
-``causation_id``; with an idempotency key also ``idempotency_key`` and
-``idempotency_fingerprint``.
+``causation_id``.
 
 Concurrency: with an explicit ``expected_version`` (HTTP If-Match) a stream at
 another version raises ``ConcurrencyConflict`` at once (checked before deciding,
@@ -16,8 +15,8 @@ appended between our read and our write: re-read and re-decide, at most
 Idempotency: the store replays a key's first result instead of appending. But a
 retried command is decided before it reaches the store, and deciding it again
 may now fail (the items it fired are no longer new) or its If-Match may now be
-stale. So the key also travels in the events' metadata, and a command whose key
-is already in its own stream is answered from there without deciding.
+stale. So a command with a key first asks the store (``find_idempotent``) and, when
+that key's append has committed, is answered from it without deciding.
 
 Placing an order does not read its stream first: the order id is new, so the append
 expects ``no_stream``; a conflict is retried (bounded, as above) with a read.
@@ -47,16 +46,12 @@ from domain.ports import (
     EventStore,
     ExpectedVersion,
     IdempotencyKey,
-    IdempotencyKeyReused,
     IdGenerator,
     RecordedEvent,
     Upcaster,
 )
 
 __all__ = ["CommandContext", "CommandResult", "OrderService"]
-
-IDEMPOTENCY_KEY = "idempotency_key"
-IDEMPOTENCY_FINGERPRINT = "idempotency_fingerprint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +145,11 @@ class OrderService:
         fresh: bool = False,
     ) -> CommandResult:
         stream_id = command.order_id
+        # A retry whose first attempt committed is answered from the store's key, before
+        # deciding again (which might now fail: a second fire finds nothing to fire).
+        if idempotency is not None and (done := await self._store.find_idempotent(idempotency)):
+            return self._replayed(await self._store.read_stream(done.stream_id), done)
         recorded = [] if fresh else await self._store.read_stream(stream_id)
-        if idempotency is not None and (done := _already_done(recorded, idempotency)):
-            return self._replayed(recorded, done)
         state = self._fold(recorded)
         version = state.version if state is not None else 0
         if expected_version is not None and expected_version != version:
@@ -160,7 +157,7 @@ class OrderService:
         events = decide(state, command)
         if not events:
             return CommandResult(state, [], None)
-        metadata = self._metadata(context, idempotency)
+        metadata = self._metadata(context)
         new_events = [to_new_event(e, self._ids.new_id(), dict(metadata)) for e in events]
         expected: ExpectedVersion = version if state is not None else NO_STREAM
         result = await self._store.append(stream_id, new_events, expected, idempotency=idempotency)
@@ -168,17 +165,13 @@ class OrderService:
             return self._replayed(await self._store.read_stream(result.stream_id), result)
         return CommandResult(fold(events, state), events, result)
 
-    def _metadata(self, context: CommandContext, idempotency: IdempotencyKey | None) -> JSON:
-        metadata: JSON = {
+    def _metadata(self, context: CommandContext) -> JSON:
+        return {
             "occurred_at": self._clock.now().isoformat(),
             "actor": context.actor,
             "correlation_id": context.correlation_id,
             "causation_id": context.causation_id,
         }
-        if idempotency is not None:
-            metadata[IDEMPOTENCY_KEY] = idempotency.key
-            metadata[IDEMPOTENCY_FINGERPRINT] = idempotency.fingerprint
-        return metadata
 
     def _fold(self, recorded: list[RecordedEvent]) -> Order | None:
         return fold(decode_recorded(event, self._upcasters) for event in recorded)
@@ -186,16 +179,3 @@ class OrderService:
     def _replayed(self, recorded: list[RecordedEvent], result: AppendResult) -> CommandResult:
         upto = [event for event in recorded if event.stream_version <= result.stream_version]
         return CommandResult(self._fold(upto), [], result)
-
-
-def _already_done(recorded: list[RecordedEvent], key: IdempotencyKey) -> AppendResult | None:
-    """What the append made with ``key`` wrote to this stream, if it did (as a replay)."""
-    mine = [event for event in recorded if event.metadata.get(IDEMPOTENCY_KEY) == key.key]
-    if not mine:
-        return None
-    if mine[0].metadata.get(IDEMPOTENCY_FINGERPRINT) != key.fingerprint:
-        raise IdempotencyKeyReused(key.key)
-    first, last = mine[0], mine[-1]
-    return AppendResult(
-        last.stream_id, last.stream_version, first.position, last.position, replayed=True
-    )

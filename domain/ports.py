@@ -112,6 +112,11 @@ class EventStore(Protocol):
         """
         ...
 
+    async def find_idempotent(self, key: IdempotencyKey) -> AppendResult | None:
+        """The committed result of the append that first used ``key.key`` (``replayed=True``),
+        or None; ``IdempotencyKeyReused`` if that append came with another fingerprint."""
+        ...
+
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         """The stream's events with ``stream_version >= from_version``, oldest first."""
         ...

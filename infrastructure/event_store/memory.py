@@ -114,6 +114,11 @@ class InMemoryEventStore:
                 pass
             return len(self._rows)
 
+    async def find_idempotent(self, key: IdempotencyKey) -> AppendResult | None:
+        self._check_open()
+        seen = self._keys.get(key.key)
+        return None if seen is None else replay(key, *seen)
+
     async def close(self) -> None:
         self._closed = True
 

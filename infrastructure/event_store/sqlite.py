@@ -341,6 +341,13 @@ class SqliteEventStore:
         self._check_open()
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
+    async def find_idempotent(self, key: IdempotencyKey) -> AppendResult | None:
+        rows = await self._fetch(_SELECT_KEY, (key.key,))
+        if not rows:
+            return None
+        fingerprint, stream_id, version, first, last = rows[0]
+        return replay(key, fingerprint, AppendResult(stream_id, version, first, last))
+
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         rows = await self._fetch(_READ_STREAM, (stream_id, from_version))
         return decode_rows(cast(list[RawRow], rows), self._upcaster)

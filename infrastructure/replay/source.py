@@ -180,5 +180,8 @@ class ReplaySource:
     ) -> AppendResult:
         raise RuntimeError("a replay source is read-only")
 
+    async def find_idempotent(self, key: IdempotencyKey) -> AppendResult | None:
+        return None  # a replay decides no command
+
     async def close(self) -> None:
         return None

@@ -241,6 +241,16 @@ async def test_same_key_and_body_returns_the_first_result_and_appends_nothing(
     assert await store.head_position() == 3
 
 
+async def test_find_idempotent_answers_a_committed_key(store: EventStore) -> None:
+    key = IdempotencyKey("fire-7", "sha256:bbb")
+    assert await store.find_idempotent(key) is None
+    await store.append("s", [new_event(), new_event()], NO_STREAM, idempotency=key)
+
+    assert await store.find_idempotent(key) == AppendResult("s", 2, 1, 2, replayed=True)
+    with pytest.raises(IdempotencyKeyReused):
+        await store.find_idempotent(IdempotencyKey("fire-7", "sha256:other"))
+
+
 async def test_same_key_with_another_body_is_refused(store: EventStore) -> None:
     await store.append("s", [new_event()], NO_STREAM, idempotency=IdempotencyKey("k", "body-1"))
 
