@@ -12,7 +12,9 @@ from infrastructure.migrations import sqlite_file, sync_url
 __all__ = ["InMemoryEventStore", "SqliteEventStore", "Synchronous", "open_event_store"]
 
 # Tuning of the SQLite file; meaningless in memory, so one settings object can open either.
-_SQLITE_ONLY = frozenset({"synchronous", "poll_interval", "busy_timeout", "readers", "max_batch"})
+_SQLITE_ONLY = frozenset(
+    {"synchronous", "poll_interval", "busy_timeout", "readers", "max_batch", "tail_size"}
+)
 
 
 async def open_event_store(url: str, **options: Any) -> EventStore:
@@ -20,8 +22,8 @@ async def open_event_store(url: str, **options: Any) -> EventStore:
     too; four slashes for an absolute path) or ``memory://``.
 
     ``options`` go to the adapter (``upcaster`` for both; ``synchronous``,
-    ``poll_interval``, ``busy_timeout``, ``readers``, ``max_batch`` for SQLite, which the
-    in-memory store ignores).
+    ``poll_interval``, ``busy_timeout``, ``readers``, ``max_batch``, ``tail_size`` for
+    SQLite, which the in-memory store ignores).
     """
     scheme = url.partition(":")[0].lower()
     if scheme == "memory":

@@ -8,6 +8,12 @@ covers the whole batch and the batch costs one thread hop. Each append succeeds 
 on its own; callers get their result after COMMIT returns.
 
 Reads run on ``aiosqlite`` reader connections (WAL lets them proceed during a commit).
+The events this process committed last (``tail_size`` of them) are also kept decoded in
+memory, so ``read_all`` right behind the head (the projector, a subscriber's resume) is
+answered without a query: the same rows, decoded by the same function, as a read would
+return. The tail only ever holds a contiguous run of positions; a commit that does not
+follow it (another process wrote in between) starts it again, and it answers only while
+it ends at the head this process knows of.
 
 Waiting: a commit in this process wakes ``wait_for_events`` at once; while someone waits,
 ``head_position`` is polled every ``poll_interval`` to notice writers in other processes
@@ -21,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,6 +115,8 @@ class _Batch:
 
     head: int
     recorded_at: str
+    rows: list[RawRow]
+    """The rows committed by this batch's successful appends, in position order."""
 
 
 _Outcome = AppendResult | Exception
@@ -130,19 +140,19 @@ class _Writer:
             raise
         self._conn = conn
 
-    def write_batch(self, requests: Sequence[_Request]) -> tuple[list[_Outcome], int]:
-        """Apply the appends in one transaction; return each outcome and the new head."""
+    def write_batch(self, requests: Sequence[_Request]) -> tuple[list[_Outcome], _Batch]:
+        """Apply the appends in one transaction; each outcome, and the batch (new head, rows)."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            batch = _Batch(head=conn.execute(_HEAD).fetchone()[0], recorded_at=now_iso())
+            batch = _Batch(conn.execute(_HEAD).fetchone()[0], now_iso(), [])
             outcomes = [self._apply(batch, request) for request in requests]
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return outcomes, batch.head
+        return outcomes, batch
 
     def close(self) -> None:
         self._conn.close()
@@ -162,7 +172,7 @@ class _Writer:
         version = cast(int, conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0])
         check_expected(stream_id, request.expected, version)
         first = batch.head + 1
-        rows = [
+        rows: list[RawRow] = [
             (first + i, stream_id, version + 1 + i, *event, batch.recorded_at)
             for i, event in enumerate(request.events)
         ]
@@ -179,6 +189,7 @@ class _Writer:
             raise self._refused(exc, request) from exc
         conn.execute("RELEASE append")
         batch.head = result.last_position
+        batch.rows.extend(rows)
         return result
 
     def _stored_key(self, key: str) -> tuple[str, AppendResult] | None:
@@ -240,6 +251,7 @@ class SqliteEventStore:
         upcaster: Upcaster | None,
         poll_interval: float,
         max_batch: int,
+        tail_size: int = 4096,
     ) -> None:
         self._executor = executor
         self._writer = writer
@@ -251,6 +263,7 @@ class SqliteEventStore:
         self._upcaster = upcaster
         self._poll_interval = poll_interval
         self._max_batch = max_batch
+        self._tail: deque[RecordedEvent] = deque(maxlen=tail_size)
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         # Replaced after every advance of the head: waiters hold the one that gets set.
         self._advanced = asyncio.Event()
@@ -271,19 +284,21 @@ class SqliteEventStore:
         busy_timeout: float = 5.0,
         readers: int = 2,
         max_batch: int = 256,
+        tail_size: int = 4096,
     ) -> SqliteEventStore:
         """Open a migrated database file.
 
         ``synchronous`` is SQLite's durability setting: FULL (the default) fsyncs the WAL
         at every commit, NORMAL only at checkpoints (a power cut may lose the last
         commits, never corrupt). ``busy_timeout`` is how long to wait for another
-        process's write lock, in seconds.
+        process's write lock, in seconds. ``tail_size``: how many of the events this
+        process committed last ``read_all`` answers from memory.
         """
         sync = cast(Synchronous, str(synchronous).upper())
         if sync not in get_args(Synchronous):
             raise ValueError(f"synchronous must be one of {get_args(Synchronous)}: {synchronous!r}")
-        if readers < 1 or max_batch < 1 or poll_interval <= 0:
-            raise ValueError("readers and max_batch must be >= 1 and poll_interval > 0")
+        if readers < 1 or max_batch < 1 or tail_size < 1 or poll_interval <= 0:
+            raise ValueError("readers, max_batch and tail_size must be >= 1 and poll_interval > 0")
         file = Path(path)
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(1, thread_name_prefix="event-store-writer")
@@ -310,6 +325,7 @@ class SqliteEventStore:
             upcaster=upcaster,
             poll_interval=poll_interval,
             max_batch=max_batch,
+            tail_size=tail_size,
         )
 
     async def append(
@@ -354,6 +370,12 @@ class SqliteEventStore:
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         check_limit(limit)
+        tail = self._tail
+        # From memory only while the tail ends at the head this process knows: a short
+        # page must mean "nothing more yet", as it does from the file.
+        if tail and tail[0].position <= after_position + 1 <= tail[-1].position == self._head:
+            start = after_position + 1 - tail[0].position
+            return list(itertools.islice(tail, start, start + limit))
         rows = await self._fetch(_READ_ALL, (after_position, limit))
         return decode_rows(cast(list[RawRow], rows), self._upcaster)
 
@@ -434,7 +456,7 @@ class SqliteEventStore:
         loop = asyncio.get_running_loop()
         requests = [pending.request for pending in batch]
         try:
-            outcomes, head = await loop.run_in_executor(
+            outcomes, done = await loop.run_in_executor(
                 self._executor, self._writer.write_batch, requests
             )
         except Exception as exc:  # the whole transaction failed: every append in it did
@@ -455,7 +477,8 @@ class SqliteEventStore:
                 pending.future.set_result(outcome)
             else:
                 pending.future.set_exception(outcome)
-        self._advance(head)
+        self._remember(done.rows)
+        self._advance(done.head)
 
     # ------------------------------------------------------------------ readers, waiting
 
@@ -466,6 +489,15 @@ class SqliteEventStore:
             return cast(list[Any], await reader.execute_fetchall(sql, parameters))
         finally:
             self._idle.put_nowait(reader)
+
+    def _remember(self, rows: list[RawRow]) -> None:
+        """Add a batch's committed rows to the tail (or start it again at a gap)."""
+        if not rows:
+            return
+        tail = self._tail
+        if tail and tail[-1].position + 1 != rows[0][0]:
+            tail.clear()
+        tail.extend(decode_rows(rows, self._upcaster))
 
     def _advance(self, head: int) -> None:
         if head > self._head:

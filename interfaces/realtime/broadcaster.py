@@ -1,16 +1,23 @@
 """The Socket.IO broadcaster: pushes projected events into rooms and remembers recent ones.
 
-``publish`` is called by the projector after each committed batch. Each room
-message is encoded once into one engine.io packet, and that same packet object is
-queued on every participant's engine.io socket in turn (``eio.send_packet`` only
-puts it on the socket's own queue; the socket's writer task does the network
-I/O). So publishing costs one encode per room plus one queue put per recipient,
-starts no task per recipient, and a slow or dead client only lengthens its own
-queue: past ``max_backlog`` queued packets it is disconnected (it resumes with
-``since`` when it comes back).
+``publish`` is called by the projector after each committed batch. An event is
+routed (``rooms.route``) only when one of the rooms it can reach has a participant or
+a catch-up, and only those rooms' messages are encoded: each once, into one engine.io
+packet, and that same packet object is put on every participant's engine.io socket
+queue in turn (the socket's own writer task does the network I/O). So publishing
+costs one encode per listening room plus one queue put per recipient, starts no task
+per recipient, costs next to nothing while nobody listens, and a slow or dead client
+only lengthens its own queue: past ``max_backlog`` queued packets it is disconnected
+(it resumes with ``since`` when it comes back).
 
-Recent events are kept in a ring (``history_size`` events, each with its encoded
-room packets) for resumes. Joins that are catching up (``resume.py``) register a
+The put is ``socket.queue.put_nowait`` rather than ``AsyncServer.send_packet``: the
+same queue the public call fills, without its per-recipient coroutine, ping check and
+log formatting (measured on S3 in ``docs/performance.md``; engine.io's own ping loop
+still closes sockets that stop answering).
+
+Recent events are kept in a ring (``history_size`` events) for resumes; an entry
+routes and encodes a room's message the first time a resume or a live listener
+needs it, and keeps it. Joins that are catching up (``resume.py``) register a
 ``CatchUp``: while it is active, every message for its room is also appended to
 its ``pending`` list, so nothing published during the catch-up is missed.
 """
@@ -21,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,7 +38,15 @@ from engineio.packet import MESSAGE, Packet
 
 from domain.ports import JSON
 from infrastructure.broadcast import ProjectedEvent
-from interfaces.realtime.rooms import route
+from interfaces.realtime.rooms import (
+    KITCHEN,
+    ORDERS,
+    RoomMessage,
+    kitchen_room,
+    order_room,
+    reaches_kitchen,
+    route,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -58,11 +73,35 @@ class CatchUp:
     active: bool = True
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    position: int
-    packets: dict[str, Packet]
-    """Room -> the encoded message that room got for this event."""
+    """One published event in the ring: its room messages, routed and encoded on demand."""
+
+    __slots__ = ("_messages", "_packets", "position", "projected")
+
+    def __init__(self, projected: ProjectedEvent) -> None:
+        self.position = projected.position
+        self.projected = projected
+        self._messages: dict[str, RoomMessage] | None = None
+        self._packets: dict[str, Packet] = {}
+
+    def rooms(self) -> Iterable[str]:
+        """Every room this event reaches."""
+        return self._routed().keys()
+
+    def packet(self, room: str) -> Packet | None:
+        """The encoded message ``room`` gets for this event (None: it gets nothing)."""
+        packet = self._packets.get(room)
+        if packet is None:
+            message = self._routed().get(room)
+            if message is None:
+                return None
+            packet = self._packets[room] = encode(message.event, message.payload)
+        return packet
+
+    def _routed(self) -> dict[str, RoomMessage]:
+        if self._messages is None:
+            self._messages = {m.room: m for m in route(self.projected)}
+        return self._messages
 
 
 class SocketIOBroadcaster:
@@ -117,42 +156,56 @@ class SocketIOBroadcaster:
                     "positions %d..%d were not broadcast", self._head + 1, projected.position - 1
                 )
                 self._covered_from = projected.position - 1
-            packets: dict[str, Packet] = {}
-            for message in route(projected):
-                packet = encode(message.event, message.payload)
-                packets[message.room] = packet
-                await self._deliver(message.room, projected.position, packet)
-            self._remember(_Entry(projected.position, packets))
+            entry = _Entry(projected)
+            if self._catch_ups or self._listened(projected):
+                rooms = self._server.manager.rooms.get(NAMESPACE) or {}
+                for room in entry.rooms():
+                    if room in rooms or room in self._catch_ups:
+                        packet = entry.packet(room)
+                        assert packet is not None
+                        self._deliver(room, projected.position, packet)
+            self._remember(entry)
             self._head = projected.position
+
+    def _listened(self, projected: ProjectedEvent) -> bool:
+        """Whether a room ``projected`` may reach has a participant (rooms without one
+        are removed by python-socketio), without routing it."""
+        rooms = self._server.manager.rooms.get(NAMESPACE)
+        if not rooms:
+            return False
+        if ORDERS in rooms or order_room(projected.order_id) in rooms:
+            return True
+        if not reaches_kitchen(projected):
+            return False
+        return KITCHEN in rooms or any(kitchen_room(s) in rooms for s in projected.stations)
 
     def _remember(self, entry: _Entry) -> None:
         if len(self._ring) == self._ring.maxlen:
             self._covered_from = self._ring[0].position
         self._ring.append(entry)
 
-    async def _deliver(self, room: str, position: int, packet: Packet) -> None:
+    def _deliver(self, room: str, position: int, packet: Packet) -> None:
         for catch_up in self._catch_ups.get(room, {}).values():
             catch_up.pending.append((position, packet))
-        manager = self._server.manager
-        participants = list(manager.get_participants(NAMESPACE, room))
+        participants = list(self._server.manager.get_participants(NAMESPACE, room))
         if participants:
             self._last_sent[room] = time.monotonic()
+        sockets = self._server.eio.sockets
         for sid, eio_sid in participants:
-            await self.send(sid, eio_sid, packet)
+            self._put(sid, sockets.get(eio_sid), packet)
 
     async def send(self, sid: str, eio_sid: str | None, packet: Packet) -> None:
         """Queue ``packet`` on one socket; never waits on the network, never raises."""
-        eio = self._server.eio
-        socket = eio.sockets.get(eio_sid) if eio_sid is not None else None
+        self._put(sid, self._server.eio.sockets.get(eio_sid) if eio_sid else None, packet)
+
+    def _put(self, sid: str, socket: Any, packet: Packet) -> None:
         if socket is None or socket.closed:
             return
-        if socket.queue.qsize() >= self._max_backlog:
+        queue = socket.queue
+        if queue.qsize() >= self._max_backlog:
             self._drop_slow(sid)
             return
-        try:
-            await eio.send_packet(eio_sid, packet)
-        except Exception as exc:  # a socket closing under us: its disconnect cleans up
-            _LOG.debug("could not queue a packet for sid=%s: %r", sid, exc)
+        queue.put_nowait(packet)
 
     def _drop_slow(self, sid: str) -> None:
         if sid in self._dropping:
@@ -171,9 +224,12 @@ class SocketIOBroadcaster:
         None when the ring no longer reaches back to ``after``."""
         if after < self._covered_from:
             return None
-        return [
-            (e.position, e.packets[room]) for e in self._entries_after(after) if room in e.packets
-        ]
+        messages: list[tuple[int, Packet]] = []
+        for entry in self._entries_after(after):
+            packet = entry.packet(room)
+            if packet is not None:
+                messages.append((entry.position, packet))
+        return messages
 
     def _entries_after(self, after: int) -> list[_Entry]:
         newer: list[_Entry] = []

@@ -188,3 +188,33 @@ async def test_wait_for_events_notices_another_instance_by_polling(url: str) -> 
     finally:
         await watcher.close()
         await writer.close()
+
+
+async def test_reads_behind_the_head_from_memory_equal_reads_from_the_file(url: str) -> None:
+    """``read_all`` answers from the in-memory tail what the file holds: same events, no gap
+    where another instance wrote in between, and a file read once the tail has moved on."""
+    first = await open_event_store(url, tail_size=5)
+    second = await open_event_store(url)
+    try:
+        for n in range(12):
+            writer = second if n in (4, 9) else first
+            events = [new_event(data={"append": str(n)}) for _ in range(1 + n % 2)]
+            await writer.append(f"s{n}", events, NO_STREAM)
+        fresh = await open_event_store(url)  # nothing in its tail: every read is a query
+        try:
+            # Before it learns of the other's later commits, an instance's page may stop at
+            # the head it knows: a prefix of the file's, never a gap.
+            stale, whole = await second.read_all(12, 100), await fresh.read_all(12, 100)
+            assert stale == whole[: len(stale)] and stale
+            for store in (first, second):
+                await store.head_position()  # what polling does while someone waits
+            for after in range(await fresh.head_position() + 1):
+                for limit in (1, 2, 7, 100):
+                    expected = await fresh.read_all(after, limit)
+                    assert await first.read_all(after, limit) == expected, (after, limit)
+                    assert await second.read_all(after, limit) == expected, (after, limit)
+        finally:
+            await fresh.close()
+    finally:
+        await second.close()
+        await first.close()
