@@ -42,32 +42,23 @@ OrderId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="The 
 ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="The item id.")]
 
 
-async def command_context(
-    request: Request,
-    x_actor: Annotated[
-        str,
-        Header(
-            min_length=1,
-            max_length=100,
-            pattern=r"^[!-~][ -~]*$",
-            description="Who sends the command (a terminal or user name); recorded on events.",
-        ),
-    ] = DEFAULT_ACTOR,
-    x_correlation_id: Annotated[
-        str | None,
-        Header(
-            description="Correlation id recorded on events and echoed in the response "
-            "(one is generated when absent or not 1-200 printable ASCII characters).",
-        ),
-    ] = None,
-) -> CommandContext:
-    # The middleware already chose (and will echo) the id; the header is declared here
-    # so that it is documented and validated.
-    correlation_id: str = request.state.correlation_id
-    return CommandContext(actor=x_actor, correlation_id=correlation_id)
+ActorHeader = Annotated[
+    str,
+    Header(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[!-~][ -~]*$",
+        description="Who sends the command (a terminal or user name); recorded on events.",
+    ),
+]
 
-
-ContextDep = Annotated[CommandContext, Depends(command_context)]
+CorrelationIdHeader = Annotated[
+    str | None,
+    Header(
+        description="Correlation id recorded on events and echoed in the response "
+        "(one is generated when absent or not 1-200 printable ASCII characters).",
+    ),
+]
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -79,16 +70,24 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        max_length=100,
+        description='Apply only if the order is at this version: `"<version>"` (its ETag).',
+    ),
+]
 
-async def expected_version(
-    if_match: Annotated[
-        str | None,
-        Header(
-            max_length=100,
-            description='Apply only if the order is at this version: `"<version>"` (its ETag).',
-        ),
-    ] = None,
-) -> int | None:
+
+def _context(request: Request, actor: str) -> CommandContext:
+    # The middleware already chose (and will echo) the correlation id; the header is
+    # declared on the dependencies so that it is documented and validated.
+    correlation_id: str = request.state.correlation_id
+    return CommandContext(actor=actor, correlation_id=correlation_id)
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header asks for (None: any, or no header)."""
     if if_match is None or if_match.strip() == "*":
         return None
     match = _ETAG.match(if_match)
@@ -113,23 +112,31 @@ def etag_matches(header: str | None, version: int) -> bool:
     return False
 
 
+# The two command dependencies take every header themselves rather than through nested
+# dependencies: FastAPI's per-request dependency solving costs about as much per nested
+# dependency as the rest of the route (measured on S1, docs/performance.md).
+
+
 async def order_command(
     request: Request,
-    services: ServicesDep,
-    context: ContextDep,
+    x_actor: ActorHeader = DEFAULT_ACTOR,
+    x_correlation_id: CorrelationIdHeader = None,
     idempotency_key: IdempotencyKeyHeader = None,
-    version: Annotated[int | None, Depends(expected_version)] = None,
+    if_match: IfMatchHeader = None,
 ) -> CommandRunner:
-    return CommandRunner(services, context, request, idempotency_key, version)
+    services: Services = request.app.state.services
+    context = _context(request, x_actor)
+    return CommandRunner(services, context, request, idempotency_key, expected_version(if_match))
 
 
 async def new_order_command(
     request: Request,
-    services: ServicesDep,
-    context: ContextDep,
+    x_actor: ActorHeader = DEFAULT_ACTOR,
+    x_correlation_id: CorrelationIdHeader = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CommandRunner:
-    return CommandRunner(services, context, request, idempotency_key, None)
+    services: Services = request.app.state.services
+    return CommandRunner(services, _context(request, x_actor), request, idempotency_key, None)
 
 
 OrderCommand = Annotated[CommandRunner, Depends(order_command)]

@@ -8,12 +8,13 @@ are read, before anything parses them.
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Final
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infrastructure.clock import uuid4_hex
 
 HEADER: Final = "X-Correlation-ID"
 MAX_BODY_BYTES: Final = 1_000_000
@@ -31,7 +32,7 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = _from_headers(scope) or uuid.uuid4().hex
+        correlation_id = _from_headers(scope) or uuid4_hex()
         scope.setdefault("state", {})["correlation_id"] = correlation_id
 
         async def send_with_id(message: Message) -> None:
