@@ -113,9 +113,13 @@ class SocketIOBroadcaster:
         *,
         history_size: int = 5_000,
         max_backlog: int = 10_000,
+        stall_timeout: float = 30.0,
     ) -> None:
-        if history_size < 1 or max_backlog < 1:
-            raise ValueError("history_size and max_backlog must be at least 1")
+        """``max_backlog``: packets queued on one socket past which it is disconnected.
+        ``stall_timeout``: how long a replay (``send_paced``) waits for a socket's writer to
+        take what is queued before it disconnects the socket as too slow."""
+        if history_size < 1 or max_backlog < 1 or stall_timeout <= 0:
+            raise ValueError("history_size and max_backlog must be >= 1, stall_timeout > 0")
         self._server = server
         self._ring: deque[_Entry] = deque(maxlen=history_size)
         self._started = False
@@ -125,6 +129,8 @@ class SocketIOBroadcaster:
         self._catch_ups: dict[str, dict[str, CatchUp]] = {}
         self._last_sent: dict[str, float] = {}
         self._max_backlog = max_backlog
+        self._window = max(1, max_backlog // 2)
+        self._stall_timeout = stall_timeout
         self._dropping: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -198,8 +204,28 @@ class SocketIOBroadcaster:
         """Queue ``packet`` on one socket; never waits on the network, never raises."""
         self._put(sid, self._server.eio.sockets.get(eio_sid) if eio_sid else None, packet)
 
+    async def send_paced(self, sid: str, eio_sid: str | None, packet: Packet) -> bool:
+        """Queue ``packet`` on one socket for a replay, which may be longer than the bound:
+        while half the bound is queued, first wait (at most ``stall_timeout`` s) for the
+        socket's writer to take it. False once the socket is gone or dropped as too slow.
+        """
+        socket = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is None or socket.closed or sid in self._dropping:
+            return False
+        if socket.queue.qsize() >= self._window:
+            try:
+                async with asyncio.timeout(self._stall_timeout):
+                    await socket.queue.join()  # engine.io marks each packet done as it takes it
+            except TimeoutError:
+                self._drop_slow(sid)
+                return False
+        self._put(sid, socket, packet)
+        return not socket.closed and sid not in self._dropping
+
     def _put(self, sid: str, socket: Any, packet: Packet) -> None:
-        if socket is None or socket.closed:
+        if socket is None or socket.closed or sid in self._dropping:
+            # Once a socket is to be dropped it gets nothing more, even if its queue drains
+            # before the disconnect runs: what it received stays a gapless prefix.
             return
         queue = socket.queue
         if queue.qsize() >= self._max_backlog:

@@ -16,7 +16,9 @@
    the ack is queued) sends the replay, then the pending messages past the last
    position sent, and, in the same step in which it finds ``pending`` empty,
    puts the socket in the room and ends the catch-up. Every message is sent
-   once, in position order, whatever is published while this happens.
+   once, in position order, whatever is published while this happens. The sends
+   are paced by the socket's writer (``SocketIOBroadcaster.send_paced``), so a
+   replay longer than the send queue bound does not trip it.
 
 A leave or a disconnect ends the catch-up; the follow-up task then stops
 without entering the room.
@@ -43,6 +45,10 @@ _LOG = logging.getLogger(__name__)
 
 SnapshotReader = Callable[[ReadSnapshot], Awaitable[Any]]
 """Reads one room's snapshot inside a read transaction."""
+
+
+class _Gone(Exception):
+    """The socket went away (or was dropped as too slow) during its catch-up."""
 
 
 class Sources(Protocol):
@@ -155,6 +161,8 @@ class RoomJoiner:
                         self._server.manager.basic_enter_room(sid, NAMESPACE, room)
                     return
                 last = await self._send(sid, pending, last)
+        except _Gone:  # disconnected (or dropped as too slow) during its catch-up
+            self._hub.end_catch_up(sid, room)
         except Exception:
             _LOG.exception("catch-up of sid=%s for room %s failed; disconnecting it", sid, room)
             self._hub.end_catch_up(sid, room)
@@ -165,6 +173,7 @@ class RoomJoiner:
         eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
         for position, packet in messages:
             if position > after:
-                await self._hub.send(sid, eio_sid, packet)
+                if not await self._hub.send_paced(sid, eio_sid, packet):
+                    raise _Gone
                 after = position
         return after

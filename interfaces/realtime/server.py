@@ -59,7 +59,10 @@ class Realtime:
             engineio_logger=False,
         )
         self.broadcaster = SocketIOBroadcaster(
-            self.server, history_size=history_size, max_backlog=settings.send_queue_limit
+            self.server,
+            history_size=history_size,
+            max_backlog=settings.send_queue_limit,
+            stall_timeout=settings.ping_timeout,
         )
         self._max_replay = max_replay
         self._sources: Sources | None = None
