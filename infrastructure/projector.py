@@ -4,8 +4,13 @@ It reads ``store.read_all`` in position order, batch by batch. Per batch, in ONE
 write transaction, it folds every event onto its order with ``domain.decider.evolve``
 (the domain's rules, not a copy of them), numbers new orders with the domain's
 ``OrderNumbering`` fold, lets every projection handler write its rows and advances
-each projection's checkpoint; it commits; THEN hands the batch to the broadcaster;
-THEN wakes ``wait_for_position`` callers (read-your-writes for the REST layer).
+each projection's checkpoint; it commits; THEN wakes ``wait_for_position`` callers
+(read-your-writes for the REST layer) and hands the batch to the broadcaster, before it
+reads the next batch. Waking the waiters first lets a command's HTTP response go out
+ahead of the batch's fan-out writes (the broadcaster only queues packets; each socket's
+writer sends them next); a join right after a response is still gapless, because joins
+take their snapshot from the committed read models and catch up on what is published
+after (``interfaces.realtime.resume``).
 
 Failures: a handler or event that fails rolls the whole batch back, is logged and
 noted in ``last_error`` (and on the checkpoint rows), and the batch is retried with
@@ -177,7 +182,8 @@ class Projector:
 
     @property
     def position(self) -> int:
-        """The position every read model has reached (and that was broadcast)."""
+        """The position every read model has reached (its batch is broadcast before the
+        projector reads the next one)."""
         return self._position
 
     def view_of(self, order_id: str, version: int) -> JSON | None:
@@ -309,10 +315,10 @@ class Projector:
             return
         self._failures = 0
         self._last_error = None
-        await self._publish(changes)
         async with self._advanced:
             self._position = batch[-1].position
             self._advanced.notify_all()
+        await self._publish(changes)
 
     async def _commit(
         self, batch: Sequence[RecordedEvent], conn: AsyncConnection | None = None
