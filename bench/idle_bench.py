@@ -10,12 +10,14 @@ Each rep:
    SQLite file in a temporary directory, on a free port, log level ``warning`` (at
    ``info`` every connect and join is logged) -- or attaches to ``--base URL --pid PID``.
 2. Warms it up (a few POSTs, a few rounds of connections opened and closed), lets it settle
-   and reads its RSS (``/proc/PID/status`` VmRSS) and its CPU over ``--idle-window`` s.
+   and reads its RSS (``/proc/PID/status`` VmRSS) and its CPU over 10 s.
 3. Opens N idle connections, at most ``--concurrency`` at a time, within
    ``--connect-timeout`` s: raw websocket (``websockets``, not ``socketio.AsyncClient``),
    Engine.IO v4 / Socket.IO v5, each emits ``join:kitchen`` with an ack id and waits for
    the ack, then only answers the server's Engine.IO pings ("2" -> "3"; websocket-level
-   pings are answered by ``websockets``). Reads RSS and the server's idle CPU again.
+   pings are answered by ``websockets``). After ``--idle-window`` s (30: the server's idle
+   CPU then includes a round of Engine.IO pings, which start 25 s after connecting) reads
+   RSS and the server's idle CPU again.
 4. With ``--s2``: runs the harness's load generator (S2: 200 POST/s, 50 subscribers)
    while the connections are held, and, on a second fresh server, the same S2 without
    them (in attach mode: on the same server after closing them). The order of the two
@@ -80,6 +82,8 @@ WARMUP_POSTS = 20
 WARMUP_ROUNDS = 2
 WARMUP_CONNECTIONS = 50
 MAX_ARRIVALS = 200_000
+BEFORE_WINDOW = 10.0
+"""Seconds of the idle window with 0 connections (nothing periodic happens there)."""
 BURST_GAP = 0.5
 BODY = {
     "order_type": "dine_in",
@@ -592,7 +596,7 @@ async def with_idle(args: argparse.Namespace, server: Server, rep: int, s2: bool
         flush=True,
     )
     await warm_up(server, args.station, args.browser_headers)
-    before = await settle(server, args.idle_window, probe=True)
+    before = await settle(server, min(args.idle_window, BEFORE_WINDOW), probe=True)
     out["before"] = before
     print(
         f"  before: RSS {before['VmRSS'] / 1024:.1f} MB (anon {before['RssAnon'] / 1024:.1f}) "
@@ -791,7 +795,13 @@ def main() -> None:
     parser.add_argument(
         "--browser-headers", action="store_true", help="handshake headers like a browser's"
     )
-    parser.add_argument("--idle-window", type=float, default=10.0, help="RSS/CPU settle, s")
+    parser.add_argument(
+        "--idle-window",
+        type=float,
+        default=30.0,
+        help="s with the N connections before RSS and idle CPU are read; 30 s covers one "
+        "Engine.IO ping round (the first pings come ping_interval = 25 s after connecting)",
+    )
     parser.add_argument("--settle", type=float, default=3.0, help="before the last RSS, s")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--s2", action="store_true", help="run S2 without and with them")
