@@ -3,7 +3,9 @@
 ``auto`` picks uvloop and httptools when they are installed (``uvicorn[standard]``, a
 dependency); the classes actually chosen are reported at ``GET /api/_runtime``.
 WebSocket per-message deflate follows ``settings.ws_per_message_deflate`` (off by default:
-one compression per message per subscriber is the largest cost of a fan-out).
+one compression per message per subscriber is the largest cost of a fan-out). uvicorn's
+WebSocket ping is off: Engine.IO's ping/pong already detects dead sockets, and a second
+timer per socket cost idle connections CPU and memory (``bench/idle_bench.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def build_server(
             ws_per_message_deflate=config.pop(
                 "ws_per_message_deflate", settings.ws_per_message_deflate
             ),
+            # Engine.IO already pings every socket (ping_interval/ping_timeout); uvicorn's own
+            # WebSocket-level ping would be a second timer and frame pair per socket.
+            ws_ping_interval=config.pop("ws_ping_interval", None),
+            ws_ping_timeout=config.pop("ws_ping_timeout", None),
             **config,
         )
     )

@@ -51,6 +51,8 @@ from interfaces.realtime.rooms import (
 _LOG = logging.getLogger(__name__)
 
 NAMESPACE: Final = "/"
+_HEARTBEAT_SLICE: Final = 64
+"""``room:position`` packets queued between two yields to the event loop."""
 
 
 def encode(event: str, payload: JSON) -> Packet:
@@ -308,8 +310,14 @@ class SocketIOBroadcaster:
                 continue
             self._last_sent[room] = now
             packet = encode("room:position", {"room": room, "position": self._head})
-            for sid, eio_sid in list(self._server.manager.get_participants(NAMESPACE, room)):
-                await self.send(sid, eio_sid, packet)
+            sockets = self._server.eio.sockets
+            participants = list(self._server.manager.get_participants(NAMESPACE, room))
+            for n, (sid, eio_sid) in enumerate(participants, 1):
+                self._put(sid, sockets.get(eio_sid), packet)
+                if n % _HEARTBEAT_SLICE == 0:
+                    # a beat to thousands of idle screens must not hold the loop (requests
+                    # and live events wait behind it): yield between slices
+                    await asyncio.sleep(0)
         for room in [r for r in self._last_sent if r not in rooms]:
             del self._last_sent[room]
 
