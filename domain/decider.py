@@ -164,7 +164,7 @@ def _place_order(state: Order | None, cmd: PlaceOrder) -> list[Event]:
     )
     if not (cmd.fire and cmd.items):
         return [placed]
-    return [placed, *_fire(cmd.order_id, OrderStatus.OPEN, tuple(s.item_id for s in cmd.items))]
+    return [placed, ItemsFired(cmd.order_id, tuple(s.item_id for s in cmd.items))]
 
 
 def _discard(order: Order) -> list[Event]:
@@ -197,7 +197,7 @@ def _add_items(order: Order, cmd: AddItems) -> list[Event]:
     added = ItemsAdded(order.order_id, cmd.items)
     if not cmd.fire:
         return [added]
-    return [added, *_fire(order.order_id, order.status, tuple(s.item_id for s in cmd.items))]
+    return [added, ItemsFired(order.order_id, tuple(s.item_id for s in cmd.items))]
 
 
 def _change_item(order: Order, cmd: ChangeItem) -> list[Event]:
@@ -227,7 +227,7 @@ def _fire_items(order: Order, cmd: FireItems) -> list[Event]:
             )
     else:
         ids = _listed_items(order, cmd.item_ids, "fire")
-    return _fire(order.order_id, order.status, ids)
+    return [ItemsFired(order.order_id, ids)]
 
 
 def _hold_items(order: Order, cmd: HoldItems) -> list[Event]:
@@ -301,13 +301,6 @@ def _bump_remaining(order: Order) -> list[Event]:
             "order has no sent items to be ready; fire items first, or cancel the order",
         )
     return [ItemBumped(order.order_id, i.item_id) for i in live if i.status == ItemStatus.SENT]
-
-
-def _fire(order_id: str, status: OrderStatus, ids: tuple[str, ...]) -> list[Event]:
-    fired = ItemsFired(order_id, ids)
-    if status not in _FIRING_RESETS:
-        return [fired]
-    return [fired, OrderStatusChanged(order_id, status, OrderStatus.SENT)]
 
 
 def _with_auto_ready(order: Order, event: Event) -> list[Event]:
@@ -561,7 +554,11 @@ def _apply(order: Order, event: Event) -> Order:
             cancel_reason = reason if to == OrderStatus.CANCELLED else order.cancel_reason
             return replace(order, status=to, cancel_reason=cancel_reason)
         case ItemsFired(item_ids=ids):
-            return replace(order, items=_set_status(order, ids, ItemStatus.SENT), fired_ever=True)
+            # Firing is what sends an order: an open, ready or served order is ``sent`` after
+            # it (no separate status event; streams written with one replay the same).
+            status = OrderStatus.SENT if order.status in _FIRING_RESETS else order.status
+            items = _set_status(order, ids, ItemStatus.SENT)
+            return replace(order, items=items, fired_ever=True, status=status)
         case ItemBumped(item_id=item_id):
             return replace(order, items=_set_status(order, (item_id,), ItemStatus.READY))
         case ItemRecalled(item_id=item_id):

@@ -83,6 +83,10 @@ class ItemRemoved:
 
 @dataclass(frozen=True, slots=True)
 class ItemsFired:
+    """The items went to the kitchen. An ``open``, ``ready`` or ``served`` order is ``sent``
+    after it (the firing is the status change; older streams also carry an explicit
+    ``OrderStatusChanged`` to ``sent`` right after it, which folds to the same state)."""
+
     order_id: str
     item_ids: tuple[str, ...]
 
