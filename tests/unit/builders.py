@@ -53,7 +53,7 @@ def moved(from_status: OrderStatus, to_status: OrderStatus, reason: str | None =
 
 
 OPEN: list[Event] = [placed("a", "b")]
-SENT: list[Event] = [*OPEN, fired("a", "b"), moved(S.OPEN, S.SENT)]
+SENT: list[Event] = [*OPEN, fired("a", "b")]  # firing is what sends it
 PREPARING: list[Event] = [*SENT, moved(S.SENT, S.PREPARING)]
 READY: list[Event] = [*SENT, bumped("a"), bumped("b"), moved(S.SENT, S.READY)]
 SERVED: list[Event] = [*READY, moved(S.READY, S.SERVED)]
@@ -70,13 +70,13 @@ HISTORIES: dict[OrderStatus, list[Event]] = {
     S.COMPLETED: COMPLETED,
     S.CANCELLED: CANCELLED,
 }
-"""A short history that leaves the order in each status (items ``a`` and ``b``)."""
+"""A short history that leaves the order in each status (items ``a`` and ``b``), as the
+decider writes it now: ``ItemsFired`` itself sends the order (no ``OrderStatusChanged``)."""
 
 EVERY_ITEM_STATUS: list[Event] = [
     placed("new", "held", "sent", "ready", "voided"),
     ItemsHeld(OID, ("held",)),
     fired("sent", "ready", "voided"),
-    moved(S.OPEN, S.SENT),
     bumped("ready"),
     ItemVoided(OID, "voided", "dropped"),
 ]

@@ -24,7 +24,7 @@ from domain.commands import (
 )
 from domain.decider import DETAIL_FIELDS, ITEM_FIELDS, decide, fold
 from domain.errors import DomainError
-from domain.events import Event, ItemSpec, OrderStatusChanged
+from domain.events import Event, ItemsFired, ItemSpec, OrderStatusChanged
 from domain.model import ItemStatus, Order, OrderStatus, OrderType
 from tests.unit.builders import DAY, OID
 
@@ -115,7 +115,7 @@ def check_step(before: Order | None, events: list[Event], after: Order | None) -
     assert after is not None
     assert after.version == (before.version if before else 0) + len(events)
     check_sent_items_are_never_removed(before, after)
-    check_status_changes_are_explicit(before, events, after)
+    check_status_changes_follow_the_events(before, events, after)
     check_auto_ready(events, after)
 
 
@@ -128,14 +128,23 @@ def check_sent_items_are_never_removed(before: Order | None, after: Order) -> No
 _UNSENT = {ItemStatus.NEW, ItemStatus.HELD}
 
 
-def check_status_changes_are_explicit(
+FIRING_SENDS = {OrderStatus.OPEN, OrderStatus.READY, OrderStatus.SERVED}
+"""The statuses an ``ItemsFired`` moves to ``sent`` (the firing is the status change)."""
+
+
+def check_status_changes_follow_the_events(
     before: Order | None, events: list[Event], after: Order
 ) -> None:
-    changes = [e for e in events if isinstance(e, OrderStatusChanged)]
+    """The status moves only by ``OrderStatusChanged`` (from the status it really leaves) or
+    by ``ItemsFired`` (open, ready or served to sent); ``sent`` is reached by firing alone."""
     status = before.status if before else OrderStatus.OPEN
-    for change in changes:
-        assert change.from_status is status
-        status = change.to_status
+    for e in events:
+        if isinstance(e, ItemsFired) and status in FIRING_SENDS:
+            status = OrderStatus.SENT
+        elif isinstance(e, OrderStatusChanged):
+            assert e.from_status is status
+            assert e.to_status is not OrderStatus.SENT
+            status = e.to_status
     assert after.status is status
 
 

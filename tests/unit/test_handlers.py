@@ -96,13 +96,14 @@ async def test_a_command_appends_its_events_with_metadata(
     service: OrderService, store: RacingStore
 ) -> None:
     result = await service.execute(place(), CONTEXT)
-    assert [type(e) for e in result.events] == [OrderPlaced, ItemsFired, OrderStatusChanged]
+    assert [type(e) for e in result.events] == [OrderPlaced, ItemsFired]
     assert result.order is not None and result.order.status is OrderStatus.SENT
-    assert result.append == AppendResult("o-1", 3, 1, 3)
-    assert result.position == 3
+    assert result.order.version == 2
+    assert result.append == AppendResult("o-1", 2, 1, 2)
+    assert result.position == 2
     recorded = await store.read_stream("o-1")
     assert [decode_recorded(r) for r in recorded] == result.events
-    assert [r.event_id for r in recorded] == ["id-1", "id-2", "id-3"]
+    assert [r.event_id for r in recorded] == ["id-1", "id-2"]
     assert {r.schema_version for r in recorded} == {1}
     assert recorded[0].metadata == {
         "occurred_at": NOW.isoformat(),
@@ -129,7 +130,7 @@ async def test_a_refused_command_raises_and_appends_nothing(
     await service.execute(place(), CONTEXT)
     with pytest.raises(RuleViolation, match="void it instead"):
         await service.execute(RemoveItem("o-1", "a"), CONTEXT)
-    assert await store.head_position() == 3
+    assert await store.head_position() == 2
 
 
 async def test_unknown_orders_load_as_none(service: OrderService) -> None:
@@ -141,8 +142,8 @@ async def test_a_stale_if_match_conflicts_at_once(
 ) -> None:
     await service.execute(place(), CONTEXT)
     with pytest.raises(ConcurrencyConflict) as caught:
-        await service.execute(BumpItem("o-1", "a"), CONTEXT, expected_version=2)
-    assert (caught.value.expected, caught.value.actual) == (2, 3)
+        await service.execute(BumpItem("o-1", "a"), CONTEXT, expected_version=1)
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
     assert store.appends == 1
 
 
@@ -152,7 +153,7 @@ async def test_a_matching_if_match_that_loses_a_race_is_not_retried(
     await service.execute(place(), CONTEXT)
     store.sneak = [NewEvent("other", "ItemBumped", {"order_id": "o-1", "item_id": "b"})]
     with pytest.raises(ConcurrencyConflict):
-        await service.execute(BumpItem("o-1", "a"), CONTEXT, expected_version=3)
+        await service.execute(BumpItem("o-1", "a"), CONTEXT, expected_version=2)
     assert store.appends == 2
 
 
@@ -167,7 +168,7 @@ async def test_a_lost_race_is_decided_again_on_the_new_state(
         ItemBumped("o-1", "a"),
         OrderStatusChanged("o-1", OrderStatus.SENT, OrderStatus.READY),
     ]
-    assert result.append is not None and result.append.stream_version == 6
+    assert result.append is not None and result.append.stream_version == 5
 
 
 async def test_retries_are_bounded() -> None:
@@ -184,9 +185,9 @@ async def test_an_idempotent_retry_of_a_new_order_returns_the_first(
     first = await service.execute(place("o-1"), CONTEXT, idempotency=key())
     again = await service.execute(place("o-2"), CONTEXT, idempotency=key())
     assert again.events == []
-    assert again.append == AppendResult("o-1", 3, 1, 3, replayed=True)
+    assert again.append == AppendResult("o-1", 2, 1, 2, replayed=True)
     assert again.order == first.order
-    assert await store.head_position() == 3
+    assert await store.head_position() == 2
 
 
 async def test_an_idempotent_retry_that_would_now_be_refused_is_replayed(
@@ -198,9 +199,10 @@ async def test_an_idempotent_retry_that_would_now_be_refused_is_replayed(
     # firing again would be "nothing_to_fire", and the If-Match is stale by now
     again = await service.execute(FireItems("o-1"), CONTEXT, expected_version=1, idempotency=key())
     assert again.events == []
-    assert again.append == AppendResult("o-1", 3, 2, 3, replayed=True)
+    assert again.append == AppendResult("o-1", 2, 2, 2, replayed=True)
     assert again.order == first.order
-    assert again.order is not None and again.order.version == 3
+    assert again.order is not None and again.order.version == 2
+    assert again.order.status is OrderStatus.SENT
 
 
 async def test_a_key_reused_with_another_request_is_refused(service: OrderService) -> None:
