@@ -2,9 +2,13 @@
 
 ``decide(state, command)`` checks the command against the order folded so far
 and returns the events that record what happened, or raises a ``DomainError``
-and decides nothing. ``evolve`` applies one event and never re-derives anything
-(every status change is an explicit ``OrderStatusChanged``), so replaying a
-stream always yields the state the decider saw.
+and decides nothing. ``evolve`` applies one event with no judgement of its own, so
+replaying a stream always yields the state the decider saw. Status changes are
+explicit ``OrderStatusChanged`` events, with one exception: ``ItemsFired`` is itself
+the move of an ``open``, ``ready`` or ``served`` order to ``sent`` (firing is what
+sends an order; a separate event said it twice, and cost every kitchen screen a
+second message per ticket). Streams written when the decider still appended that
+``OrderStatusChanged`` after the firing fold to the same state.
 
 Choices where the design is silent:
 
