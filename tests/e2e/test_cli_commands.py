@@ -171,8 +171,12 @@ def test_orders_show_and_history(url: str, store: tuple[str, list[str]]) -> None
     assert now["order"]["status"] == "completed" and now["order"]["number"] == 1
     then = cli(url, "orders", "show", order_id, "--at", str(history[0]["position"]), "--json")
     assert orjson.loads(then.output)["order"]["status"] == "open"
-    at_time = cli(url, "orders", "show", order_id, "--at-time", str(history[3]["recorded_at"]))
-    assert at_time.exit_code == 0 and "version 4" in at_time.output and "#1" in at_time.output
+    # history[2]: the first bump, alone in its command (the second one's auto-ready shares its
+    # time); placed-and-fired is two events and firing is the status change, so it is sent.
+    assert [e["type"] for e in history[:3]] == ["OrderPlaced", "ItemsFired", "ItemBumped"]
+    at_time = cli(url, "orders", "show", order_id, "--at-time", str(history[2]["recorded_at"]))
+    assert at_time.exit_code == 0 and "version 3" in at_time.output and "#1" in at_time.output
+    assert " · sent · " in at_time.output
 
     assert cli(url, "orders", "show", "nope").exit_code == 1
     assert cli(url, "orders", "history", "nope").exit_code == 1

@@ -28,10 +28,12 @@ async def test_lifespan_runs_through_the_socketio_wrapper(
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             ready = await http.get("/health/ready")
             assert ready.status_code == 200, "services are opened by FastAPI's lifespan"
-            await place(http)
+            placed = await place(http)  # placed and fired: positions 1 and 2
         async with Socket(server.base_url) as sock:
             ack = await sock.join("join:orders")
-            assert ack["position"] >= 3, "joins are served: the lifespan attached Socket.IO"
+            assert ack["position"] == placed["position"] == 2, (
+                "joins are served: the lifespan attached Socket.IO"
+            )
     finally:
         server.stop()
     messages = [r.getMessage() for r in caplog.records if r.name == "interfaces.realtime.server"]

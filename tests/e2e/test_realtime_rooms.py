@@ -48,7 +48,7 @@ async def test_join_and_leave_every_room(
             assert left == {"ok": True, "room": room, "position": left["position"]}
             ACKS[leave][0].model_validate(left)
         await ok_status(client, order_id, "preparing")
-        await pushed(watcher, order_id, 4)
+        await pushed(watcher, order_id, 3)  # placed, fired (now sent), preparing
         assert sock.events() == [], "left every room: nothing arrives"
 
 
@@ -143,27 +143,36 @@ async def test_the_kitchen_never_sees_an_unsent_order(
         ok(await client.patch(path, json={"notes": "allergy"}))
         ok(await client.post(f"{path}/items", json={"items": [item("Bread")]}))
         marker = (await place(client))["id"]
-        await eventually(lambda: len(kitchen.about(marker, "kitchen:grill")) >= 2)
+        await eventually(lambda: len(kitchen.about(marker, "kitchen:grill")) >= 1)
         assert kitchen.about(unsent) == []
         assert len(watcher.about(unsent)) == 3
 
-        ok(await client.post(f"{path}/fire", json={}))
-        await eventually(lambda: len(kitchen.about(unsent, "kitchen")) == 2)
-        created, status = kitchen.about(unsent, "kitchen")
-        assert created["event_type"] == "ItemsFired"
+        fired = ok(await client.post(f"{path}/fire", json={}))
+        await eventually(lambda: len(kitchen.about(unsent, "kitchen")) == 1)
+        (created,) = kitchen.about(unsent, "kitchen")
+        assert created["event_type"] == "ItemsFired" and created["position"] == fired["position"]
         assert ("order:created", created) in kitchen.named("kitchen")
-        assert status["data"]["to_status"] == "sent"
+        assert created["order"]["status"] == "sent", "the firing itself sends the order"
 
         order = ok(await client.get(path))
         for line in order["items"]:
             ok(await client.post(f"{path}/items/{line['id']}/bump"))
         ok(await client.patch(f"{path}/status", json={"status": "served"}))
         ok(await client.patch(f"{path}/status", json={"status": "completed"}))
-        await pushed(watcher, unsent, 10)  # 3 before firing, 2 firing, 3 bumping, 2 statuses
+        await pushed(watcher, unsent, 9)  # 3 before firing, 1 firing, 3 bumping, 2 statuses
         second = (await place(client))["id"]
-        await eventually(lambda: len(kitchen.about(second, "kitchen")) >= 2)
-        seen = [p["data"].get("to_status") for p in kitchen.about(unsent, "kitchen")]
-        assert seen[-1] == "served", "the ticket leaves the board; later events stay away"
+        await eventually(lambda: len(kitchen.about(second, "kitchen")) >= 1)
+        board = kitchen.about(unsent, "kitchen")
+        assert [p["event_type"] for p in board] == [
+            "ItemsFired",
+            "ItemBumped",
+            "ItemBumped",
+            "OrderStatusChanged",
+            "OrderStatusChanged",
+        ]
+        seen = [p["data"].get("to_status") for p in board]
+        assert seen[-2:] == ["ready", "served"], "the ticket leaves the board; later ones stay away"
+        assert [p["position"] for p in board] == sorted({p["position"] for p in board})
 
 
 async def test_station_rooms_only_see_their_items(
@@ -177,15 +186,21 @@ async def test_station_rooms_only_see_their_items(
         steak, beer = (i["id"] for i in order["order"]["items"])
         ok(await client.post(f"/api/orders/{order_id}/items/{beer}/bump"))
         ok(await client.post(f"/api/orders/{order_id}/items/{steak}/bump"))
-        await pushed(watcher, order_id, 3 + 1 + 2)
-        await eventually(lambda: len(grill.about(order_id)) == 4)
-        await eventually(lambda: len(bar.about(order_id)) == 4)
+        await pushed(watcher, order_id, 2 + 2 + 1)  # placed and fired, 2 bumps, ready
+        await eventually(lambda: len(grill.about(order_id)) == 3)
+        await eventually(lambda: len(bar.about(order_id)) == 3)
 
-    types = ["ItemsFired", "OrderStatusChanged", "ItemBumped", "OrderStatusChanged"]
+    types = ["ItemsFired", "ItemBumped", "OrderStatusChanged"]
     assert [p["event_type"] for p in grill.about(order_id)] == types
     assert [p["event_type"] for p in bar.about(order_id)] == types
-    assert [p["data"].get("item_id") for p in grill.about(order_id)][2] == steak
-    assert [p["data"].get("item_id") for p in bar.about(order_id)][2] == beer
+    assert [p["data"].get("item_id") for p in grill.about(order_id)][1] == steak
+    assert [p["data"].get("item_id") for p in bar.about(order_id)][1] == beer
+    for sock in (grill, bar):
+        fired, _, ready = sock.about(order_id)
+        assert fired["order"]["status"] == "sent", "the firing itself sends the order"
+        assert ready["data"]["to_status"] == "ready"
+    assert grill.about(order_id)[2]["position"] == bar.about(order_id)[2]["position"]
+    assert grill.about(order_id)[0]["position"] == bar.about(order_id)[0]["position"]
     for sock, station in ((grill, "grill"), (bar, "bar")):
         for payload in sock.about(order_id):
             assert {i["station"] for i in payload["order"]["items"]} == {station}
