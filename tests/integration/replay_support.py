@@ -97,7 +97,7 @@ def spec(item_id: str, station: str) -> ItemSpec:
 
 
 async def write_history(url: str, *, rounds: int = 1, prefix: str = "id") -> list[str]:
-    """A varied history (about 40 events per round); the ids of the orders placed."""
+    """A varied history (25 events per round); the ids of the orders placed."""
     store = await open_event_store(url)
     try:
         pos = Pos(OrderService(store, StepClock(), CountingIds(prefix)))

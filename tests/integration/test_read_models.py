@@ -147,7 +147,7 @@ async def test_kitchen_board_is_oldest_first_and_filters_by_station(
         "status": "sent",
         "notes": None,
         "sent_at": "2026-11-25T18:00:00.000000+00:00",
-        "version": 3,
+        "version": 2,
         "position": ticket["position"],
         "items": [
             {

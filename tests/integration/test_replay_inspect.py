@@ -64,13 +64,16 @@ async def test_the_order_now_equals_its_read_model_view(
 
 def test_the_order_as_it_stood_at_a_position(log: EventLog, orders: list[str]) -> None:
     history = order_history(log, orders[0])
-    assert [e.type for e in history][:3] == ["OrderPlaced", "ItemsFired", "OrderStatusChanged"]
+    assert [e.type for e in history][:3] == ["OrderPlaced", "ItemsFired", "ItemBumped"]
 
     placed = order_at(log, orders[0], position=history[0].position)
     assert placed.view is not None and placed.view["status"] == "open"
     assert placed.view["number"] == 1 and placed.version == 1
-    later = order_at(log, orders[0], position=history[3].position)  # one item bumped
-    assert later.version == 4 and later.view is not None
+    fired = order_at(log, orders[0], position=history[1].position)  # the firing sends it
+    assert fired.version == 2 and fired.view is not None and fired.view["status"] == "sent"
+    assert [i["status"] for i in fired.view["items"]] == ["sent", "sent"]
+    later = order_at(log, orders[0], position=history[2].position)  # one item bumped
+    assert later.version == 3 and later.view is not None
     assert [i["status"] for i in later.view["items"]] == ["ready", "sent"]
     assert order_at(log, orders[0]).view["status"] == "completed"  # type: ignore[index]
 
