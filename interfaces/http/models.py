@@ -211,8 +211,8 @@ _ORDER_EXAMPLE: Final[dict[str, Any]] = {
     "notes": "window seat",
     "status": "sent",
     "cancel_reason": None,
-    "version": 3,
-    "position": 3,
+    "version": 2,
+    "position": 2,
     "total": 1150,
     "created_at": "2026-11-26T00:19:21.222080+00:00",
     "updated_at": "2026-11-26T00:19:21.222080+00:00",
@@ -242,7 +242,7 @@ class CommandResponse(BaseModel):
                 {
                     "id": _ORDER_EXAMPLE["id"],
                     "order": _ORDER_EXAMPLE,
-                    "position": 3,
+                    "position": 2,
                     "stale": False,
                 }
             ]
@@ -260,7 +260,7 @@ class DiscardResponse(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"id": _ORDER_EXAMPLE["id"], "position": 16, "stale": False}]
+            "examples": [{"id": _ORDER_EXAMPLE["id"], "position": 14, "stale": False}]
         }
     )
 
@@ -273,7 +273,7 @@ class OrderPage(BaseModel):
     """A page of orders, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [_ORDER_EXAMPLE], "next_cursor": "eyJwIjo5fQ"}]}
+        json_schema_extra={"examples": [{"items": [_ORDER_EXAMPLE], "next_cursor": "eyJwIjo4fQ"}]}
     )
 
     items: list[OrderView]
