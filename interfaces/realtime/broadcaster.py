@@ -52,7 +52,8 @@ _LOG = logging.getLogger(__name__)
 
 NAMESPACE: Final = "/"
 _HEARTBEAT_SLICE: Final = 64
-"""``room:position`` packets queued between two yields to the event loop."""
+"""``room:position`` packets queued between two pauses (``announce_positions``)."""
+_HEARTBEAT_MAX_PAUSE: Final = 0.1
 
 
 def encode(event: str, payload: JSON) -> Packet:
@@ -303,21 +304,33 @@ class SocketIOBroadcaster:
                 _LOG.exception("room:position heartbeat failed")
 
     async def announce_positions(self, quiet_for: float = 0.0) -> None:
+        """Send ``room:position`` to the rooms quiet for ``quiet_for`` s.
+
+        Rooms of thousands of idle screens are written in slices of ``_HEARTBEAT_SLICE``
+        sockets spread over half of ``quiet_for``, so the beat never holds the loop (requests
+        and live events would wait behind thousands of writes); a room that gets a live
+        event meanwhile is not told more (its screens have a newer position).
+        """
         now = time.monotonic()
         rooms = self._server.manager.rooms.get(NAMESPACE, {})
+        quiet: list[tuple[str, list[tuple[str, str]]]] = []
         for room in [r for r in rooms if self._is_shared_room(r)]:
             if now - self._last_sent.get(room, 0.0) < quiet_for:
                 continue
             self._last_sent[room] = now
+            quiet.append((room, list(self._server.manager.get_participants(NAMESPACE, room))))
+        slices = sum(-(-len(p) // _HEARTBEAT_SLICE) for _, p in quiet)
+        pause = min(_HEARTBEAT_MAX_PAUSE, quiet_for * 0.5 / slices) if slices > 1 else 0.0
+        for n, (room, participants) in enumerate(quiet):
             packet = encode("room:position", {"room": room, "position": self._head})
-            sockets = self._server.eio.sockets
-            participants = list(self._server.manager.get_participants(NAMESPACE, room))
-            for n, (sid, eio_sid) in enumerate(participants, 1):
-                self._put(sid, sockets.get(eio_sid), packet)
-                if n % _HEARTBEAT_SLICE == 0:
-                    # a beat to thousands of idle screens must not hold the loop (requests
-                    # and live events wait behind it): yield between slices
-                    await asyncio.sleep(0)
+            for start in range(0, len(participants), _HEARTBEAT_SLICE):
+                if start or n:
+                    await asyncio.sleep(pause)
+                    if self._last_sent.get(room) != now:
+                        break  # a live event reached the room meanwhile
+                sockets = self._server.eio.sockets
+                for sid, eio_sid in participants[start : start + _HEARTBEAT_SLICE]:
+                    self._put(sid, sockets.get(eio_sid), packet)
         for room in [r for r in self._last_sent if r not in rooms]:
             del self._last_sent[room]
 
