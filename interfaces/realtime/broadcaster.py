@@ -203,6 +203,10 @@ class SocketIOBroadcaster:
         for sid, eio_sid in participants:
             self._put(sid, sockets.get(eio_sid), packet)
 
+    async def send(self, sid: str, eio_sid: str | None, packet: Packet) -> None:
+        """Queue ``packet`` on one socket; never waits on the network, never raises."""
+        self._put(sid, self._server.eio.sockets.get(eio_sid) if eio_sid else None, packet)
+
     async def send_paced(self, sid: str, eio_sid: str | None, packet: Packet) -> bool:
         """Queue ``packet`` on one socket for a replay, which may be longer than the bound:
         while half the bound is queued, first wait (at most ``stall_timeout`` s) for the
@@ -222,8 +226,6 @@ class SocketIOBroadcaster:
         return not socket.closed and sid not in self._dropping
 
     def _put(self, sid: str, socket: Any, packet: Packet) -> None:
-        """Queue ``packet`` on one engine.io socket; never waits on the network, never raises;
-        past ``max_backlog`` queued packets the socket is dropped instead."""
         if socket is None or socket.closed or sid in self._dropping:
             # Once a socket is to be dropped it gets nothing more, even if its queue drains
             # before the disconnect runs: what it received stays a gapless prefix.
