@@ -1,0 +1,31 @@
+"""The decider's copier behaves like ``dataclasses.replace`` on the domain's state."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from domain.decider import replace
+from domain.model import Item, ItemStatus, Order, OrderStatus, OrderType
+
+
+def test_copies_like_dataclasses_replace() -> None:
+    item = Item("i-1", "m-1", "Fries", 2, 350, ("salt",), "crispy", "fryer")
+    order = Order("o-1", "2026-11-26", OrderType.TAKEOUT, items=(item,), version=3)
+    for obj, changes in (
+        (item, {"status": ItemStatus.SENT}),
+        (item, {"quantity": 3, "notes": None}),
+        (order, {"status": OrderStatus.SENT, "fired_ever": True, "version": 4}),
+        (order, {}),
+    ):
+        copy = replace(obj, **changes)
+        assert copy == dataclasses.replace(obj, **changes)  # type: ignore[arg-type]
+        assert copy is not obj
+    assert item.status is ItemStatus.NEW and order.version == 3  # the originals are untouched
+
+
+def test_an_unknown_field_is_refused() -> None:
+    order = Order("o-1", "2026-11-26", OrderType.DINE_IN, table_number=4)
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        replace(order, colour="red")
