@@ -90,7 +90,6 @@ from infrastructure.read_models.views import (
     TrackedOrder,
     kitchen_items,
     occurred_at,
-    render_order,
     stations_of,
 )
 
@@ -514,11 +513,11 @@ class Projector:
     ) -> OrderChange:
         if order.discarded:
             self._cache.pop(order.order_id)
-            return OrderChange(recorded, event, before, None, None)
+            return OrderChange(recorded, event, before, None)
         after = TrackedOrder(order, next_meta(before, order, recorded, number))
-        view = render_order(after)
-        self._cache.put(after, view)
-        return OrderChange(recorded, event, before, after, view)
+        change = OrderChange(recorded, event, before, after)
+        self._cache.put(after, change)  # its view is rendered when first asked for
+        return change
 
     async def _before(
         self, reader: _Reader, recorded: RecordedEvent, event: Event
@@ -649,12 +648,12 @@ class _Statements:
 
 
 class _OrderCache:
-    """LRU of recent order states (and their rendered views, when the projector made them);
-    trimmed between batches so a batch never loses its own."""
+    """LRU of recent order states (and the change that made each, for its view); trimmed
+    between batches so a batch never loses its own."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._orders: OrderedDict[str, tuple[TrackedOrder, JSON | None]] = OrderedDict()
+        self._orders: OrderedDict[str, tuple[TrackedOrder, OrderChange | None]] = OrderedDict()
 
     def get(self, order_id: str) -> TrackedOrder | None:
         entry = self._orders.get(order_id)
@@ -665,10 +664,11 @@ class _OrderCache:
 
     def view(self, order_id: str) -> JSON | None:
         entry = self._orders.get(order_id)
-        return entry[1] if entry is not None else None
+        change = entry[1] if entry is not None else None
+        return change.view if change is not None else None
 
-    def put(self, tracked: TrackedOrder, view: JSON | None = None) -> None:
-        self._orders[tracked.order.order_id] = (tracked, view)
+    def put(self, tracked: TrackedOrder, change: OrderChange | None = None) -> None:
+        self._orders[tracked.order.order_id] = (tracked, change)
         self._orders.move_to_end(tracked.order.order_id)
 
     def pop(self, order_id: str) -> None:

@@ -56,17 +56,39 @@ class TrackedOrder:
         return self.order.status in KITCHEN_STATUSES and self.meta.sent_position is not None
 
 
-@dataclass(frozen=True, slots=True)
 class OrderChange:
-    """One event applied to one order: the state before and after (None once discarded)."""
+    """One event applied to one order: the state before and after (None once discarded).
 
-    event: RecordedEvent
-    domain_event: Event
-    """``event`` decoded (and upcast)."""
-    before: TrackedOrder | None
-    after: TrackedOrder | None
-    view: JSON | None
-    """``render_order(after)``, rendered once and shared by the handlers and the broadcaster."""
+    ``view`` is ``render_order(after)``, rendered on first use and then shared by the
+    handlers, the broadcaster and the command responses: a rebuild, which broadcasts
+    nothing, renders only the last change of each order in a batch (the one written).
+    """
+
+    __slots__ = ("_rendered", "_view", "after", "before", "domain_event", "event")
+
+    def __init__(
+        self,
+        event: RecordedEvent,
+        domain_event: Event,
+        before: TrackedOrder | None,
+        after: TrackedOrder | None,
+    ) -> None:
+        self.event = event
+        self.domain_event = domain_event
+        """``event`` decoded (and upcast)."""
+        self.before = before
+        self.after = after
+        self._view: JSON | None = None
+        self._rendered = after is None
+
+    @property
+    def view(self) -> JSON | None:
+        """The order view after the event; None once the order is discarded."""
+        if not self._rendered:
+            assert self.after is not None
+            self._view = render_order(self.after)
+            self._rendered = True
+        return self._view
 
     @property
     def order_id(self) -> str:

@@ -20,7 +20,6 @@ from domain.ports import EventStore, RecordedEvent
 from infrastructure.broadcast import ProjectedEvent
 from infrastructure.projector import next_meta, projected_event
 from infrastructure.read_models import OrderChange, ReadModels, ReadSnapshot, TrackedOrder
-from infrastructure.read_models.views import render_order
 
 MAX_REPLAY: Final = 50_000
 """Most events one resume may rebuild; an older ``since`` is refused (join without it)."""
@@ -90,8 +89,7 @@ class _Folder:
             number = before.meta.number if before else await self._number(order_id)
             after = TrackedOrder(order, next_meta(before, order, recorded, number))
         self._orders[order_id] = after
-        view = render_order(after) if after is not None else None
-        return projected_event(OrderChange(recorded, event, before, after, view))
+        return projected_event(OrderChange(recorded, event, before, after))
 
     async def _before(self, recorded: RecordedEvent) -> TrackedOrder | None:
         """The order just before ``recorded``, folded from its stream."""
