@@ -44,22 +44,10 @@ from typing import Any
 
 import httpx
 import socketio
+from _support import order_body, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
-BODY = {
-    "order_type": "dine_in",
-    "table_number": 7,
-    "items": [
-        {
-            "menu_item_id": "m-3",
-            "name": "Item 3",
-            "quantity": 2,
-            "unit_price": 575,
-            "station": "grill",
-        }
-    ],
-    "notes": "fanout bench",
-}
+BODY = order_body("fanout bench")
 READY_TIMEOUT = 20.0
 DRAIN_TIMEOUT = 10.0
 
@@ -149,20 +137,6 @@ def server_process(kind: str, port: int, workdir: Path) -> Any:
             proc.kill()
             proc.wait(5)
         log.close()
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                r = await client.get(f"{base}/socket.io/?EIO=4&transport=polling", timeout=1)
-                if r.status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{base} not ready after {READY_TIMEOUT} s")
 
 
 # --- one run -----------------------------------------------------------------------------
@@ -270,7 +244,7 @@ async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                 port = args.port + i
                 base = f"http://127.0.0.1:{port}"
                 with server_process(kind, port, Path(tmp)) as proc:
-                    await wait_ready(base, proc)
+                    await wait_ready(base, "/socket.io/?EIO=4&transport=polling", proc)
                     run = await run_one(kind, base, k, args.rate, args.duration, args.warmup)
                 results.append(run.summary())
                 print(_row(results[-1]), flush=True)

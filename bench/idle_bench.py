@@ -68,13 +68,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _support import order_body
+from _support import wait_ready as _wait_ready
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPU = 0
 CLIENT_CPU = 1
-READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 PER_CONNECTION_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 60.0
@@ -85,20 +86,7 @@ MAX_ARRIVALS = 200_000
 BEFORE_WINDOW = 10.0
 """Seconds of the idle window with 0 connections (nothing periodic happens there)."""
 BURST_GAP = 0.5
-BODY = {
-    "order_type": "dine_in",
-    "table_number": 7,
-    "items": [
-        {
-            "menu_item_id": "m-3",
-            "name": "Item 3",
-            "quantity": 2,
-            "unit_price": 575,
-            "station": "grill",
-        }
-    ],
-    "notes": "idle bench warm-up",
-}
+BODY = order_body("idle bench warm-up")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BROWSER_HEADERS = [
     ("Origin", "http://localhost:5173"),
@@ -298,18 +286,7 @@ def started_server(args: argparse.Namespace, workdir: Path, name: str) -> Any:
 
 
 async def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    async with httpx.AsyncClient(trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if server.proc is not None and server.proc.poll() is not None:
-                tail = server.log.read_text()[-2000:] if server.log else ""
-                raise RuntimeError(f"server exited with {server.proc.returncode}:\n{tail}")
-            with contextlib.suppress(httpx.HTTPError):
-                r = await client.get(f"{server.base}/health", timeout=1)
-                if r.status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{server.base} not ready after {READY_TIMEOUT} s")
+    await _wait_ready(server.base, "/health", server.proc, server.log)
 
 
 async def runtime_info(server: Server) -> dict[str, Any]:
@@ -706,15 +683,11 @@ async def one_rep(args: argparse.Namespace, rep: int, workdir: Path) -> dict[str
     out: dict[str, Any] = {}
     for phase in order:
         print(f"rep {rep + 1}/{args.reps}: {phase} idle connections", flush=True)
-        if attached:
-            server = Server(args.base.rstrip("/"), args.pid)
-            await wait_ready(server)
-            if phase == "with":
-                out.update(await with_idle(args, server, rep, args.s2))
+        with contextlib.ExitStack() as stack:
+            if attached:
+                server = Server(args.base.rstrip("/"), args.pid)
             else:
-                out["s2_without"] = await without_idle(args, server)
-            continue
-        with started_server(args, workdir, f"rep{rep}-{phase}") as server:
+                server = stack.enter_context(started_server(args, workdir, f"rep{rep}-{phase}"))
             await wait_ready(server)
             if phase == "with":
                 out.update(await with_idle(args, server, rep, args.s2))
