@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     room_position_interval: float = Field(
         default=5.0, gt=0, le=3600, description="Seconds between room position heartbeats."
     )
+    command_lane: bool = Field(
+        default=True,
+        description="Serve the busiest commands (place an order, change a status, bump an "
+        "item) without FastAPI's per-request work; anything the lane cannot answer exactly as "
+        "the FastAPI route would goes on to it (interfaces/http/lane.py).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 from infrastructure.broadcast import Broadcaster
 from infrastructure.settings import Settings, load_settings
 from interfaces.http import admin, asyncapi, events, health, kitchen, orders
+from interfaces.http.lane import lane_for
 from interfaces.http.middleware import HEADER as CORRELATION_HEADER
 from interfaces.http.middleware import BodyLimitMiddleware, CorrelationIdMiddleware
 from interfaces.http.problems import install_problem_handlers, problem_openapi
@@ -42,7 +43,7 @@ def create_app(
         settings, broadcaster=realtime.broadcaster, runtime=runtime, attach=realtime.running
     )
     api.include_router(admin.router(realtime))  # localhost only, not in the OpenAPI document
-    return realtime.asgi(api)
+    return realtime.asgi(lane_for(api, settings.command_lane))
 
 
 def create_api(

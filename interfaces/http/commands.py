@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -45,21 +44,34 @@ def etag(version: int) -> str:
 
 
 class CommandRunner:
-    """One request's command: built by ``deps.order_command`` / ``deps.new_order_command``."""
+    """One request's command: built by ``deps.order_command`` / ``deps.new_order_command``
+    (FastAPI routes) or by ``interfaces.http.lane`` (the command lane).
+
+    ``method`` and ``path`` are the request's: with the body, they are what an
+    ``Idempotency-Key`` is bound to.
+    """
+
+    __slots__ = ("_context", "_expected", "_key", "_method", "_path", "_services")
 
     def __init__(
         self,
         services: Services,
         context: CommandContext,
-        request: Request,
+        method: str,
+        path: str,
         idempotency_key: str | None,
         expected_version: int | None,
     ) -> None:
         self._services = services
         self._context = context
-        self._request = request
+        self._method = method
+        self._path = path
         self._key = idempotency_key
         self._expected = expected_version
+
+    @property
+    def correlation_id(self) -> str:
+        return self._context.correlation_id
 
     @property
     def orders(self) -> OrderService:
@@ -75,18 +87,25 @@ class CommandRunner:
     async def run(
         self, command: Command, body: BaseModel | None = None, *, status_code: int = 200
     ) -> Response:
-        if self._key is None:
-            stored, replayed = await self._execute(command, None, status_code), False
-        else:
-            request = self._request
-            key = IdempotencyKey(self._key, fingerprint(request.method, request.url.path, body))
-            stored, replayed = await self._services.idempotency.run(
-                key, lambda: self._execute(command, key, status_code)
-            )
+        stored, replayed = await self.respond(command, body, status_code=status_code)
         headers = dict(stored.headers)
         if replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(stored.body, stored.status, headers, media_type="application/json")
+
+    async def respond(
+        self, command: Command, body: BaseModel | None = None, *, status_code: int = 200
+    ) -> tuple[StoredResponse, bool]:
+        """The response (status, JSON body, headers) and whether it is an idempotent replay.
+
+        Raises what ``run`` raises (``ApiProblem``, ``DomainError``).
+        """
+        if self._key is None:
+            return await self._execute(command, None, status_code), False
+        key = IdempotencyKey(self._key, fingerprint(self._method, self._path, body))
+        return await self._services.idempotency.run(
+            key, lambda: self._execute(command, key, status_code)
+        )
 
     async def _execute(
         self, command: Command, key: IdempotencyKey | None, status_code: int

@@ -126,7 +126,10 @@ async def order_command(
 ) -> CommandRunner:
     services: Services = request.app.state.services
     context = _context(request, x_actor)
-    return CommandRunner(services, context, request, idempotency_key, expected_version(if_match))
+    expected = expected_version(if_match)
+    return CommandRunner(
+        services, context, request.method, request.scope["path"], idempotency_key, expected
+    )
 
 
 async def new_order_command(
@@ -136,7 +139,10 @@ async def new_order_command(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CommandRunner:
     services: Services = request.app.state.services
-    return CommandRunner(services, _context(request, x_actor), request, idempotency_key, None)
+    context = _context(request, x_actor)
+    return CommandRunner(
+        services, context, request.method, request.scope["path"], idempotency_key, None
+    )
 
 
 OrderCommand = Annotated[CommandRunner, Depends(order_command)]

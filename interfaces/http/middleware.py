@@ -32,7 +32,7 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = _from_headers(scope) or uuid4_hex()
+        correlation_id = correlation_id_from(scope) or uuid4_hex()
         scope.setdefault("state", {})["correlation_id"] = correlation_id
 
         async def send_with_id(message: Message) -> None:
@@ -43,7 +43,8 @@ class CorrelationIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def _from_headers(scope: Scope) -> str | None:
+def correlation_id_from(scope: Scope) -> str | None:
+    """The request's own valid ``X-Correlation-ID`` (the first), if it has one."""
     for name, value in scope["headers"]:
         if name == b"x-correlation-id" and _VALID.match(value):
             return bytes(value).decode("ascii")

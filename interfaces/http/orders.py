@@ -32,7 +32,7 @@ from domain.events import ItemSpec
 from domain.handlers import OrderService
 from domain.model import OrderStatus, OrderType
 from infrastructure.read_models import MAX_LIST_LIMIT, InvalidCursor
-from interfaces.http.commands import etag, json_response
+from interfaces.http.commands import CommandRunner, etag, json_response
 from interfaces.http.deps import (
     ItemId,
     NewOrderCommand,
@@ -148,7 +148,12 @@ async def order_events(order_id: OrderId, services: ServicesDep) -> Response:
 )
 async def place_order(body: PlaceOrderIn, command: NewOrderCommand) -> Response:
     """Place an order; with ``fire`` (the default) its items go to the kitchen at once."""
-    placed = PlaceOrder(
+    return await command.run(placing(command, body), body, status_code=201)
+
+
+def placing(command: CommandRunner, body: PlaceOrderIn) -> PlaceOrder:
+    """The ``PlaceOrder`` of a request (also the command lane's)."""
+    return PlaceOrder(
         order_id=command.orders.new_order_id(),
         business_day=command.business_day(),
         order_type=OrderType(body.order_type),
@@ -158,7 +163,6 @@ async def place_order(body: PlaceOrderIn, command: NewOrderCommand) -> Response:
         notes=body.notes,
         fire=body.fire,
     )
-    return await command.run(placed, body, status_code=201)
 
 
 @router.patch("/{order_id}", response_model=CommandResponse, responses=_COMMAND)
@@ -188,7 +192,12 @@ async def discard_order(order_id: OrderId, command: OrderCommand) -> Response:
 @router.patch("/{order_id}/status", response_model=CommandResponse, responses=_COMMAND)
 async def change_status(order_id: OrderId, body: ChangeStatusIn, command: OrderCommand) -> Response:
     """Move the order to preparing, ready, served, completed or cancelled (with a reason)."""
-    return await command.run(ChangeStatus(order_id, OrderStatus(body.status), body.reason), body)
+    return await command.run(status_change(order_id, body), body)
+
+
+def status_change(order_id: str, body: ChangeStatusIn) -> ChangeStatus:
+    """The ``ChangeStatus`` of a request (also the command lane's)."""
+    return ChangeStatus(order_id, OrderStatus(body.status), body.reason)
 
 
 @router.post("/{order_id}/fire", response_model=CommandResponse, responses=_COMMAND)

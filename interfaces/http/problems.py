@@ -121,12 +121,37 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> Response:
+    return problem(request.url.path, status, code, detail, headers=headers, errors=errors)
+
+
+def command_problem(exc: Exception, path: str) -> Response | None:
+    """The problem a command's ``DomainError`` or ``ApiProblem`` answers (None: another
+    exception). What the exception handlers answer, for the command lane."""
+    if isinstance(exc, DomainError):
+        return problem(path, domain_status(exc), exc.code, exc.message)
+    if isinstance(exc, ApiProblem):
+        return problem(
+            path, exc.status, exc.code, exc.detail, headers=exc.headers, errors=exc.errors
+        )
+    return None
+
+
+def problem(
+    path: str,
+    status: int,
+    code: str,
+    detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Response:
+    """A problem+json response; ``path`` is its ``instance``."""
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + code,
         "title": HTTPStatus(status).phrase,
         "status": status,
         "code": code,
-        "instance": request.url.path,
+        "instance": path,
     }
     if detail is not None:
         body["detail"] = detail
@@ -165,13 +190,15 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _domain_error(request: Request, exc: DomainError) -> Response:
-    return problem_response(request, domain_status(exc), exc.code, exc.message)
+    response = command_problem(exc, request.url.path)
+    assert response is not None
+    return response
 
 
 async def _api_problem(request: Request, exc: ApiProblem) -> Response:
-    return problem_response(
-        request, exc.status, exc.code, exc.detail, headers=exc.headers, errors=exc.errors
-    )
+    response = command_problem(exc, request.url.path)
+    assert response is not None
+    return response
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
