@@ -145,7 +145,11 @@ def decode(
 
 
 def decode_recorded(recorded: RecordedEvent, upcasters: Upcaster | None = None) -> Event:
-    """``decode`` a stored event (its type, schema version and data)."""
+    """``decode`` a stored event (its type, schema version and data); an event the store
+    still holds in its decoded form (``RecordedEvent.decoded``) is returned as is."""
+    decoded = recorded.decoded
+    if decoded is not None:
+        return typing.cast(Event, decoded)
     return decode(recorded.type, recorded.data, recorded.schema_version, upcasters)
 
 
@@ -153,7 +157,12 @@ def to_new_event(event: Event, event_id: str, metadata: JSON) -> NewEvent:
     """``event`` encoded, ready to append."""
     type_name, version, data = encode(event)
     return NewEvent(
-        event_id=event_id, type=type_name, data=data, metadata=metadata, schema_version=version
+        event_id=event_id,
+        type=type_name,
+        data=data,
+        metadata=metadata,
+        schema_version=version,
+        source=event,
     )
 
 

@@ -22,13 +22,17 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event about to be appended."""
+    """An event about to be appended. A store may keep ``data`` and ``metadata`` as given
+    (for its readers in this process): do not change them once appended."""
 
     event_id: str
     type: str
     data: JSON
     metadata: JSON = field(default_factory=dict)
     schema_version: int = 1
+    source: object | None = field(default=None, compare=False, repr=False)
+    """The domain event this encodes, when the caller has it: a store in the same process
+    hands it back as ``RecordedEvent.decoded``, so that readers need not decode it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,9 @@ class RecordedEvent:
     data: JSON
     metadata: JSON
     recorded_at: datetime
+    decoded: object | None = field(default=None, compare=False, repr=False)
+    """The domain event, when the store still holds the one it was appended with (see
+    ``NewEvent.source``); ``domain.codec.decode_recorded`` returns it as is."""
 
 
 @dataclass(frozen=True, slots=True)

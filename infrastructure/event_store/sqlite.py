@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar, cast, get_args
@@ -100,6 +101,8 @@ class _Request:
     events: list[EncodedEvent]
     expected: ExpectedVersion
     idempotency: IdempotencyKey | None
+    originals: Sequence[NewEvent]
+    """The events as given (for the tail: their data, metadata and domain events)."""
 
 
 @dataclass(slots=True)
@@ -117,6 +120,8 @@ class _Batch:
     recorded_at: str
     rows: list[RawRow]
     """The rows committed by this batch's successful appends, in position order."""
+    originals: list[NewEvent]
+    """The event each row was written from, row by row."""
 
 
 _Outcome = AppendResult | Exception
@@ -145,7 +150,7 @@ class _Writer:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            batch = _Batch(conn.execute(_HEAD).fetchone()[0], now_iso(), [])
+            batch = _Batch(conn.execute(_HEAD).fetchone()[0], now_iso(), [], [])
             outcomes = [self._apply(batch, request) for request in requests]
             conn.execute("COMMIT")
         except BaseException:
@@ -190,6 +195,7 @@ class _Writer:
         conn.execute("RELEASE append")
         batch.head = result.last_position
         batch.rows.extend(rows)
+        batch.originals.extend(request.originals)
         return result
 
     def _stored_key(self, key: str) -> tuple[str, AppendResult] | None:
@@ -340,7 +346,7 @@ class SqliteEventStore:
         if self._write_task.done():
             raise RuntimeError("the event store's writer has stopped")
         encoded = encode_events(events, expected_version)
-        request = _Request(stream_id, encoded, expected_version, idempotency)
+        request = _Request(stream_id, encoded, expected_version, idempotency, events)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(request, future))
         # A caller cancelled before its batch starts is dropped; once the batch is on the
@@ -477,7 +483,7 @@ class SqliteEventStore:
                 pending.future.set_result(outcome)
             else:
                 pending.future.set_exception(outcome)
-        self._remember(done.rows)
+        self._remember(done)
         self._advance(done.head)
 
     # ------------------------------------------------------------------ readers, waiting
@@ -490,14 +496,27 @@ class SqliteEventStore:
         finally:
             self._idle.put_nowait(reader)
 
-    def _remember(self, rows: list[RawRow]) -> None:
-        """Add a batch's committed rows to the tail (or start it again at a gap)."""
+    def _remember(self, batch: _Batch) -> None:
+        """Add a batch's committed rows to the tail (or start it again at a gap).
+
+        Built from the appended events themselves rather than by decoding the rows: the
+        same values (the data and metadata the rows were serialised from just now, upcast
+        as a read would), plus each one's domain event (``RecordedEvent.decoded``).
+        """
+        rows = batch.rows
         if not rows:
             return
         tail = self._tail
         if tail and tail[-1].position + 1 != rows[0][0]:
             tail.clear()
-        tail.extend(decode_rows(rows, self._upcaster))
+        at = datetime.fromisoformat(batch.recorded_at)
+        upcaster = self._upcaster
+        event = RecordedEvent
+        for (pos, sid, ver, eid, typ, sv, _, _, _), new in zip(rows, batch.originals, strict=True):
+            data = new.data
+            if upcaster is not None:
+                sv, data = upcaster(typ, sv, data)
+            tail.append(event(pos, sid, ver, eid, typ, sv, data, new.metadata, at, new.source))
 
     def _advance(self, head: int) -> None:
         if head > self._head:
