@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Final, cast
 
 from domain.business_day import business_day
 from domain.codec import decode_recorded, to_new_event
@@ -63,18 +64,44 @@ class CommandContext:
     causation_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+_UNFOLDED: Final = object()
+
+
 class CommandResult:
     """The order after the command, the events it decided, and what the store appended.
 
     ``append`` is None when the command decided no events (nothing to do). On an
     idempotent replay ``events`` is empty, ``append.replayed`` is true and ``order``
-    is the order as that first append left it.
+    is the order as that first append left it. ``order`` is folded on first use: a
+    response the read models answer never needs it.
     """
 
-    order: Order | None
-    events: list[Event]
-    append: AppendResult | None
+    __slots__ = ("_before", "_order", "append", "events")
+
+    def __init__(
+        self, order: Order | None, events: list[Event], append: AppendResult | None
+    ) -> None:
+        self._order: object = order
+        self._before: Order | None = None
+        self.events = events
+        self.append = append
+
+    @classmethod
+    def decided(
+        cls, before: Order | None, events: list[Event], append: AppendResult
+    ) -> CommandResult:
+        """The result of appending ``events`` to the order as it was (``before``)."""
+        result = cls(None, events, append)
+        result._order = _UNFOLDED
+        result._before = before
+        return result
+
+    @property
+    def order(self) -> Order | None:
+        if self._order is _UNFOLDED:
+            self._order = fold(self.events, self._before)
+            self._before = None
+        return cast(Order | None, self._order)
 
     @property
     def position(self) -> int | None:
@@ -163,7 +190,7 @@ class OrderService:
         result = await self._store.append(stream_id, new_events, expected, idempotency=idempotency)
         if result.replayed:
             return self._replayed(await self._store.read_stream(result.stream_id), result)
-        return CommandResult(fold(events, state), events, result)
+        return CommandResult.decided(state, events, result)
 
     def _metadata(self, context: CommandContext) -> JSON:
         return {

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
+import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -106,6 +108,11 @@ _InsertPlan = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]
 _Reader = Callable[[], Awaitable[AsyncConnection]]
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class ProjectionFailed(RuntimeError):
     """A batch could not be projected; ``projections`` names the checkpoints it blocks."""
 
@@ -169,7 +176,8 @@ class Projector:
         self._loaded = False
         self._last_error: str | None = None
         self._failures = 0
-        self._advanced = asyncio.Condition()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiter_ids = itertools.count()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # SQLite file: each batch's write transaction runs in one call on this thread.
@@ -214,12 +222,17 @@ class Projector:
         """True once every read model has reached ``position``; False after ``timeout`` s."""
         if self._position >= position:
             return True
+        # One future per waiter, in a heap by position: an advance wakes only the waiters
+        # it satisfies (no wake-up and re-check of all of them per batch).
+        loop = asyncio.get_running_loop()
+        reached: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (position, next(self._waiter_ids), reached))
+        expiry = loop.call_later(timeout, _settle, reached)
         try:
-            async with asyncio.timeout(timeout), self._advanced:
-                await self._advanced.wait_for(lambda: self._position >= position)
-        except TimeoutError:
-            return self._position >= position
-        return True
+            await reached
+        finally:
+            expiry.cancel()
+        return self._position >= position
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -314,9 +327,8 @@ class Projector:
             return
         self._failures = 0
         self._last_error = None
-        async with self._advanced:
-            self._position = batch[-1].position
-            self._advanced.notify_all()
+        self._position = batch[-1].position
+        self._wake_waiters()
         await self._publish(changes)
 
     async def _commit(
@@ -592,8 +604,13 @@ class Projector:
         self._cache.clear()
         self._loaded = False
         await self._load()
-        async with self._advanced:
-            self._advanced.notify_all()
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Settle the waiters of every position reached."""
+        waiters, position = self._waiters, self._position
+        while waiters and waiters[0][0] <= position:
+            _settle(heapq.heappop(waiters)[2])
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

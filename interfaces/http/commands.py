@@ -153,15 +153,15 @@ async def outcome(services: Services, order_id: str, result: CommandResult) -> J
     reached = await services.projector.wait_for_position(
         append.last_position, services.settings.read_your_writes_timeout
     )
-    order = result.order
-    if order is None or order.discarded:
-        return {"id": append.stream_id, "position": append.last_position, "stale": not reached}
     # The projector's own view of this version (what it just committed), else the database's.
-    view = services.projector.view_of(order.order_id, order.version) if reached else None
+    view = services.projector.view_of(append.stream_id, append.stream_version) if reached else None
     if view is None:
+        order = result.order
+        if order is None or order.discarded:
+            return {"id": append.stream_id, "position": append.last_position, "stale": not reached}
         view = await _view(services, order, append.last_position)
     return {
-        "id": order.order_id,
+        "id": append.stream_id,
         "order": view,
         "position": append.last_position,
         "stale": not reached,
