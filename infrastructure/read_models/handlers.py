@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from domain.model import Item
+from domain.ports import JSON
 from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
     KITCHEN_TICKETS,
@@ -57,7 +58,11 @@ class OrderViewsProjection:
     async def apply(self, conn: AsyncConnection, changes: Sequence[OrderChange]) -> None:
         final = _last_per_order(changes)
         gone = [oid for oid, change in final.items() if change.view is None]
-        rows = [_view_row(c) for c in final.values() if c.view is not None]
+        rows = [
+            view_row(c.after, c.view)
+            for c in final.values()
+            if c.after is not None and c.view is not None
+        ]
         if gone:
             await conn.execute(delete(ORDER_VIEWS).where(ORDER_VIEWS.c.id.in_(gone)))
         if rows:
@@ -90,13 +95,13 @@ class KitchenProjection:
                 if before is not None:
                     off_board.append(order_id)
                 continue
-            tickets.append(_ticket_row(after))
+            tickets.append(ticket_row(after))
             lines = kitchen_items(after.order)
             if before is not None:
                 if before.in_kitchen and kitchen_items(before.order) == lines:
                     continue
                 rewrite_items.append(order_id)
-            items.extend(_ticket_item_rows(after.order.order_id, lines))
+            items.extend(ticket_item_rows(after.order.order_id, lines))
         gone_items = off_board + rewrite_items
         if gone_items:
             await conn.execute(
@@ -124,9 +129,9 @@ def _last_per_order(changes: Sequence[OrderChange]) -> dict[str, OrderChange]:
     return {change.order_id: change for change in changes}
 
 
-def _view_row(change: OrderChange) -> dict[str, Any]:
-    assert change.after is not None and change.view is not None
-    order, meta = change.after.order, change.after.meta
+def view_row(tracked: TrackedOrder, view: JSON) -> dict[str, Any]:
+    """The ``order_views`` row of ``tracked``, whose rendered view is ``view``."""
+    order, meta = tracked.order, tracked.meta
     return {
         "id": order.order_id,
         "number": meta.number,
@@ -140,11 +145,12 @@ def _view_row(change: OrderChange) -> dict[str, Any]:
         "created_at": as_utc(meta.created_at),
         "updated_at": as_utc(meta.updated_at),
         "sent_at": as_utc(meta.sent_at) if meta.sent_at is not None else None,
-        "view": dumps(change.view),
+        "view": dumps(view),
     }
 
 
-def _ticket_row(tracked: TrackedOrder) -> dict[str, Any]:
+def ticket_row(tracked: TrackedOrder) -> dict[str, Any]:
+    """The ``kitchen_tickets`` row of an order on the board."""
     order, meta = tracked.order, tracked.meta
     assert meta.sent_at is not None
     return {
@@ -161,7 +167,8 @@ def _ticket_row(tracked: TrackedOrder) -> dict[str, Any]:
     }
 
 
-def _ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any]]:
+def ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any]]:
+    """The ``kitchen_ticket_items`` rows of a ticket listing ``lines`` (``kitchen_items``)."""
     for seq, item in enumerate(lines):
         yield {
             "order_id": order_id,

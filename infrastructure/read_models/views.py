@@ -97,10 +97,13 @@ class OrderChange:
 
 def occurred_at(event: RecordedEvent) -> datetime:
     """The event's ``occurred_at`` metadata (ISO 8601), else the time it was recorded."""
-    raw = event.metadata.get("occurred_at")
-    if isinstance(raw, str):
-        return datetime.fromisoformat(raw)
-    return event.recorded_at
+    return occurred(event.metadata) or event.recorded_at
+
+
+def occurred(metadata: JSON) -> datetime | None:
+    """The ``occurred_at`` an event's metadata holds (ISO 8601), if it holds one."""
+    raw = metadata.get("occurred_at")
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
 
 
 def order_total(order: Order) -> int:
