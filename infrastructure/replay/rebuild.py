@@ -46,7 +46,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infrastructure.projector import ORDER_NUMBERS, Projector
+from infrastructure.projector import ORDER_NUMBERS, ProjectionFailed, Projector
 from infrastructure.read_models.engine import WRITE_OPTION, create_engine
 from infrastructure.read_models.handlers import (
     GENERATION,
@@ -54,6 +54,7 @@ from infrastructure.read_models.handlers import (
     OrderViewsProjection,
     Projection,
     default_projections,
+    record_error,
 )
 from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
@@ -64,9 +65,10 @@ from infrastructure.read_models.tables import (
     READ_MODEL_TABLES,
 )
 from infrastructure.read_models.tables import ORDER_NUMBERS as ORDER_NUMBERS_TABLE
+from infrastructure.replay.bulk import BulkProjector
 from infrastructure.replay.progress import NO_PROGRESS, Progress
 from infrastructure.replay.source import EventLog, ReplaySource, connect, database_file
-from infrastructure.replay.tuning import fewer_collections
+from infrastructure.replay.tuning import CACHE_KIB, fewer_collections
 
 SHADOW: Final = "_shadow_"
 RETIRED: Final = "_retired_"
@@ -86,9 +88,6 @@ TABLES: Final[dict[str, tuple[str, ...]]] = {
 """The tables each rebuildable projection owns."""
 NUMBERING: Final = (ORDER_NUMBERS_TABLE.name, ORDER_NUMBER_COUNTERS.name)
 """The order numbering's tables: rebuilt with every projection, swapped with order_views."""
-
-CACHE_KIB: Final = 131_072
-"""SQLite page cache of a rebuild's connections (the default 2 MiB thrashes on big tables)."""
 
 LIVE_NAMES: Final = "replay_live_names"
 """Execution option: a statement of the shadow engine that names the live tables."""
@@ -211,19 +210,19 @@ class _OnlineRebuild:
         self._batch_size = batch_size
         self._task = progress.task(f"rebuilding {', '.join(plan.projections)}")
         self._events = 0
-        self._source = ReplaySource(log, 0, on_read=self._read)
-        # one_hop_writes would write through an engine of its own, without the renames.
-        self._projector = Projector(
-            self._source,
-            engine,
-            handlers=plan.handlers(),
+        self._projector = BulkProjector(
+            log,
+            log.path,
+            plan.projections,
             batch_size=batch_size,
-            one_hop_writes=False,
+            prefix=SHADOW,
+            until=0,
+            on_read=self._read,
         )
 
-    def _read(self, events: Sequence[object]) -> None:
-        self._events += len(events)
-        self._task.advance(len(events))
+    def _read(self, events: int) -> None:
+        self._events += events
+        self._task.advance(events)
 
     async def run(self, started: float) -> RebuildResult:
         behind_since: float | None = None
@@ -241,7 +240,7 @@ class _OnlineRebuild:
                 await asyncio.sleep(0.1)
                 continue
             behind_since = None
-            self._source.until = target
+            self._projector.until = target
             self._task.total(target)
             await self._projector.catch_up()
             if self._live_target() - self._projector.position > self._batch_size:
@@ -288,12 +287,8 @@ class _OnlineRebuild:
         target = _target(rows, head, self._plan)
         if target < self._projector.position:
             raise _Behind  # before projecting anything: the transaction is rolled back
-        self._source.until = target
-        while self._projector.position < target:
-            batch = await self._source.read_all(self._projector.position, self._batch_size)
-            if not batch:
-                raise RebuildFailed(f"the events up to the live checkpoint {target} are missing")
-            await self._projector.project_on(conn, batch)
+        if await self._projector.project_on(conn, target) < target:
+            raise RebuildFailed(f"the events up to the live checkpoint {target} are missing")
         for table in self._plan.tables:
             await _replace(conn, table)
         now = _now()
@@ -489,24 +484,28 @@ async def rebuild_in_place(
 ) -> RebuildResult:
     """Truncate ``names`` (default: all) and replay them from position 0; for a stopped server."""
     projections = projection_names(names)
-    handlers = [h for h in default_projections() if h.name in projections]
     path = database_file(url)
     started = time.perf_counter()
     with EventLog(path) as log:
         task = progress.task(f"rebuilding {', '.join(projections)} in place", log.head())
         counted = [0]
 
-        def read(events: Sequence[object]) -> None:
-            counted[0] += len(events)
-            task.advance(len(events))
+        def read(events: int) -> None:
+            counted[0] += events
+            task.advance(events)
 
-        source = ReplaySource(log, on_read=read)
         engine = rebuild_engine(url)
         try:
-            projector = Projector(source, engine, handlers=handlers, batch_size=batch_size)
-            await projector.reset()
-            with fewer_collections():
-                position = await projector.catch_up()
+            handlers = [h for h in default_projections() if h.name in projections]
+            # the live projector's own reset: its tables, the numbering, their checkpoints
+            await Projector(ReplaySource(log), engine, handlers=handlers).reset()
+            projector = BulkProjector(log, path, projections, batch_size=batch_size, on_read=read)
+            try:
+                with fewer_collections():
+                    position = await projector.catch_up()
+            except ProjectionFailed as exc:  # noted on the checkpoints, as the projector does
+                await _note_failure(engine, exc)
+                raise
             async with engine.connect() as conn:
                 await conn.execution_options(**{WRITE_OPTION: True})
                 async with conn.begin():
@@ -522,3 +521,10 @@ async def rebuild_in_place(
             swap_seconds=None,
             generation=generation,
         )
+
+
+async def _note_failure(engine: AsyncEngine, failure: ProjectionFailed) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(**{WRITE_OPTION: True})
+        async with conn.begin():
+            await record_error(conn, failure.projections, str(failure), datetime.now(UTC))

@@ -27,3 +27,16 @@ def fewer_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+CACHE_KIB: Final = 131_072
+"""SQLite page cache of a rebuild's connections (the default 2 MiB thrashes on big tables)."""
+
+WRITER_PRAGMAS: Final = (
+    f"PRAGMA cache_size = -{CACHE_KIB}",
+    "PRAGMA temp_store = MEMORY",
+    # as the read models' engine: they are rebuilt from the events, their checkpoint commits
+    # with them
+    "PRAGMA synchronous = NORMAL",
+)
+"""Settings of a connection that writes read models in bulk (a rebuild's)."""

@@ -5,8 +5,9 @@
 - positions are dense (1, 2, 3, ... with no gap or repeat),
 - every stream's versions are contiguous from 1,
 - every event decodes and upcasts to the current shape (and folds onto its order),
-- every read-model table equals, row by row, the same table rebuilt from the events by
-  the real ``Projector`` into a temporary database, at the live read models' position.
+- every read-model table equals, row by row, the same table rebuilt from the events into a
+  temporary database by the rebuild's ``BulkProjector`` (the domain's fold, the
+  projector's row shapes), at the live read models' position.
 
 The live tables are read in one read transaction whose checkpoint is the position the
 fresh fold is brought to, so a server projecting meanwhile does not cause false
@@ -26,22 +27,19 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.codec import decode
-from infrastructure.projector import ORDER_NUMBERS, ProjectionFailed, Projector
-from infrastructure.read_models.handlers import default_projections
+from infrastructure.projector import ORDER_NUMBERS, ProjectionFailed
 from infrastructure.read_models.tables import READ_MODEL_TABLES
+from infrastructure.replay.bulk import BulkProjector
 from infrastructure.replay.progress import NO_PROGRESS, Progress, Task
 from infrastructure.replay.rebuild import (
     NUMBERING,
     REBUILD_BATCH,
     TABLES,
     create_table_sql,
-    rebuild_engine,
 )
-from infrastructure.replay.source import EventLog, ReplaySource, connect, database_file
+from infrastructure.replay.source import EventLog, connect, database_file
 from infrastructure.replay.tuning import fewer_collections
 
 DEFAULT_LIMIT: Final = 1000
@@ -166,37 +164,40 @@ async def _compare_read_models(
     with tempfile.TemporaryDirectory(prefix="order-service-verify-") as tmp:
         fresh = Path(tmp) / "fresh.db"
         _copy_schema(path, fresh)
-        engine = _scratch_engine(fresh)
         task = progress.task("folding the events afresh")
-        source = ReplaySource(log, 0, on_read=lambda events: task.advance(len(events)))
-        projector = Projector(source, engine, handlers=default_projections(), batch_size=batch_size)
+        projector = BulkProjector(
+            log,
+            fresh,
+            tuple(TABLES),
+            batch_size=batch_size,
+            until=0,
+            on_read=task.advance,
+            # a throwaway file: no need to survive a crash
+            pragmas=("PRAGMA synchronous = OFF", "PRAGMA journal_mode = MEMORY"),
+        )
+        live = connect(path)
         try:
-            live = connect(path)
-            try:
-                with fewer_collections():
-                    return await _fold_and_compare(live, fresh, source, projector, report, task)
-            finally:
-                live.close()
+            with fewer_collections():
+                return await _fold_and_compare(live, fresh, projector, report, task)
         finally:
-            await engine.dispose()
+            live.close()
 
 
 async def _fold_and_compare(
     live: sqlite3.Connection,
     fresh: Path,
-    source: ReplaySource,
-    projector: Projector,
+    projector: BulkProjector,
     report: VerifyReport,
     task: Task,
 ) -> int:
     target = max(_checkpoints(live).values(), default=0)
-    if not await _fold(source, projector, target, report, task):
+    if not await _fold(projector, target, report, task):
         return projector.position
     live.execute("BEGIN")  # one snapshot of the live tables, at the checkpoint read first
     try:
         checkpoints = _checkpoints(live)
         target = max(checkpoints.values(), default=0)
-        if not await _fold(source, projector, target, report, task):
+        if not await _fold(projector, target, report, task):
             return projector.position
         report.position = target
         with contextlib.closing(connect(fresh)) as scratch:
@@ -216,10 +217,8 @@ async def _fold_and_compare(
     return target
 
 
-async def _fold(
-    source: ReplaySource, projector: Projector, target: int, report: VerifyReport, task: Task
-) -> bool:
-    source.until = target
+async def _fold(projector: BulkProjector, target: int, report: VerifyReport, task: Task) -> bool:
+    projector.until = target
     task.total(target)
     try:
         await projector.catch_up()
@@ -316,17 +315,3 @@ def _copy_schema(path: Path, fresh: Path) -> None:
     ):
         for table in READ_MODEL_TABLES:
             new.execute(create_table_sql(live, table.name, table.name))
-
-
-def _scratch_engine(fresh: Path) -> AsyncEngine:
-    engine = rebuild_engine(f"sqlite:///{fresh}")
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _fast(dbapi_connection: Any, _record: Any) -> None:
-        # A throwaway file: no need to survive a crash.
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous = OFF")
-        cursor.execute("PRAGMA journal_mode = MEMORY")
-        cursor.close()
-
-    return engine
