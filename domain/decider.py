@@ -600,6 +600,9 @@ def _copier(cls: type) -> tuple[_Copier, frozenset[str]]:
     return copier, frozenset(names)
 
 
+_copy_item, _ = _COPIERS[Item] = _copier(Item)
+
+
 def _changes(order: Order, event: Event) -> dict[str, Any]:
     """The fields ``event`` changes (``evolve`` sets the version)."""
     match event:
@@ -654,12 +657,15 @@ def _new_item(spec: ItemSpec) -> Item:
 
 
 def _set_status(order: Order, item_ids: tuple[str, ...], status: ItemStatus) -> tuple[Item, ...]:
-    change = {"status": status}
-    return tuple(_copy(i, change) if i.item_id in item_ids else i for i in order.items)
+    change = {"status": status}  # a known field: the copier without the check
+    copy_item = _copy_item
+    return tuple([copy_item(i, change) if i.item_id in item_ids else i for i in order.items])
 
 
 def _update_items(order: Order, changes: Mapping[str, Mapping[str, object]]) -> tuple[Item, ...]:
     return tuple(
-        _copy(item, changes[item.item_id]) if item.item_id in changes else item
-        for item in order.items
+        [
+            _copy(item, changes[item.item_id]) if item.item_id in changes else item
+            for item in order.items
+        ]
     )
