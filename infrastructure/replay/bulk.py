@@ -261,7 +261,8 @@ class BulkProjector:
             if writing is not None:
                 # Interrupted or failed: a thread may still write on ``conn``; let it finish.
                 await asyncio.wait([writing])
-                writing.exception()  # what propagates is the first failure, if any
+                if not writing.cancelled():
+                    writing.exception()  # what propagates is the first failure, if any
             conn.close()
         return self._position
 
