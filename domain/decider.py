@@ -578,23 +578,30 @@ def _copy(obj: _T, changes: Mapping[str, Any]) -> _T:
 
 
 def _copier(cls: type) -> tuple[_Copier, frozenset[str]]:
-    """A copy function for ``cls`` with one line per field, compiled once (as ``dataclasses``
-    compiles ``__init__``): ``evolve`` copies an order and often items for every event of
-    every fold and replay, and a loop over the fields or the frozen ``__init__`` (a global
-    and an attribute lookup per field) were a third of a rebuild's folding time."""
+    """A copy function for ``cls`` compiled once, one line per field (as ``dataclasses``
+    compiles ``__init__``).
+
+    ``evolve`` copies an order, and often items, for every event of every fold and replay;
+    a loop over the fields, or a frozen ``__init__`` (an ``object.__setattr__`` call per
+    field), were a third of a rebuild's folding time. The copy is filled as an instance of
+    a plain class with the same slots (plain attribute stores) and then given ``cls`` as its
+    class: the result is an ordinary ``cls`` instance. Python allows the switch only between
+    identical layouts, so a class this does not fit (say, with a ``__dict__``) fails at its
+    first copy, never silently.
+    """
     names = [f.name for f in fields(cls)]
-    lines = [
-        f"    write(copy, {n!r}, changes[{n!r}] if {n!r} in changes else obj.{n})" for n in names
-    ]
+    draft = type(f"_{cls.__name__}Draft", (), {"__slots__": tuple(names)})
+    lines = [f"    copy.{n} = changes[{n!r}] if {n!r} in changes else obj.{n}" for n in names]
     source = "\n".join(
         [
-            "def copier(obj, changes, write=object.__setattr__, new=object.__new__):",
-            "    copy = new(cls)",
+            "def copier(obj, changes, new=object.__new__):",
+            "    copy = new(draft)",
             *lines,
+            "    copy.__class__ = cls",
             "    return copy",
         ]
     )
-    namespace: dict[str, Any] = {"cls": cls}
+    namespace: dict[str, Any] = {"cls": cls, "draft": draft}
     exec(source, namespace)  # the source holds only the class's own field names
     copier: _Copier = namespace["copier"]
     return copier, frozenset(names)

@@ -29,3 +29,13 @@ def test_an_unknown_field_is_refused() -> None:
     order = Order("o-1", "2026-11-26", OrderType.DINE_IN, table_number=4)
     with pytest.raises(TypeError, match="no field 'colour'"):
         replace(order, colour="red")
+
+
+def test_a_copy_is_a_plain_frozen_instance_of_the_class() -> None:
+    item = Item("i-1", "m-1", "Fries", 2, 350)
+    order = Order("o-1", "2026-11-26", OrderType.TAKEOUT, items=(item,))
+    for obj in (replace(item, status=ItemStatus.READY), replace(order, version=2)):
+        assert type(obj) in (Item, Order)
+        assert hash(obj) == hash(dataclasses.replace(obj))  # type: ignore[arg-type]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.notes = "changed"  # type: ignore[misc]
