@@ -4,17 +4,18 @@ Online (``rebuild_online``), while the server keeps serving reads and commands:
 
 1. Create empty shadow tables ``_shadow_<table>`` from the live tables' own ``CREATE
    TABLE`` statements, without secondary indexes (they only slow the writes down).
-2. Replay with the real ``Projector`` on an engine that renames every table its
-   statements touch to the shadow one (``shadow_engine``), up to the target, again while
-   that moves. The target is the live checkpoint while a projector is running (it wrote a
-   checkpoint in the last ``ALIVE`` seconds: a running one writes at every batch and every
-   retry), else the head. The shadow never gets past the target.
+2. Replay into them with ``BulkProjector`` (``infrastructure.replay.bulk``: the domain's
+   fold, the projector's rows, each order's final rows written once per batch) up to the
+   target, again while that moves. The target is the live checkpoint while a projector is
+   running (it wrote a checkpoint in the last ``ALIVE`` seconds: a running one writes at
+   every batch and every retry), else the head. The shadow never gets past the target.
 3. Swap, in ONE write transaction (``BEGIN IMMEDIATE``: no append and no live projection
-   meanwhile): read the target again, project the remaining tail up to it
-   (``Projector.project_on``), drop the live tables' indexes, rename live to
-   ``_retired_<table>`` and shadow to live, create the indexes again under their names,
-   set the rebuilt projections' checkpoints (last error cleared) and bump the generation
-   row. The swapped-in tables hold exactly the position the live ones held, so the live
+   meanwhile), on an engine that renames every live table its statements name to the
+   shadow one (``shadow_engine``) unless told not to: read the target again, project the
+   remaining tail up to it (``BulkProjector.project_on``), drop the live tables' indexes,
+   rename live to ``_retired_<table>`` and shadow to live, create the indexes again under
+   their names, set the rebuilt projections' checkpoints (last error cleared) and bump the
+   generation row. The swapped-in tables hold exactly the position the live ones held, so the live
    projector continues from it: no event is lost, applied twice or broadcast twice. Its
    next write transaction sees the new generation: it drops the batch it was about to
    write and reloads checkpoints, numbering counters and order cache from the new tables.
@@ -24,10 +25,10 @@ Interrupted (Ctrl-C, an error) before the swap commits, the live tables are unto
 the shadow tables are dropped. A rebuild killed outright leaves shadow tables behind; the
 next one drops them once their heartbeat (the shadow checkpoints) is a minute old.
 
-In place (``rebuild_in_place``, offline): truncate and replay the live tables, as
-``infrastructure.projector.rebuild`` does, then bump the generation. Interrupted, the read
-models are consistent up to the last batch committed (their checkpoint says so) and the
-server's projector continues from there.
+In place (``rebuild_in_place``, offline): truncate the live tables (the projector's own
+``reset``) and replay into them with ``BulkProjector``, then bump the generation.
+Interrupted, the read models are consistent up to the last batch committed (their
+checkpoint says so) and the server's projector continues from there.
 """
 
 from __future__ import annotations
@@ -301,8 +302,9 @@ def shadow_engine(url: str, tables: Iterable[str]) -> AsyncEngine:
     """An engine (as ``read_models.create_engine``) whose statements use the shadow tables.
 
     Every name in ``tables`` becomes ``_shadow_<name>`` in each statement it executes, except
-    in statements executed with the ``LIVE_NAMES`` execution option. The projector and its
-    handlers run on it unchanged: the SQL is theirs, only the table names differ.
+    in statements executed with the ``LIVE_NAMES`` execution option (a name already
+    ``_shadow_<name>``, as ``BulkProjector(prefix=SHADOW)`` writes them, is left alone: no
+    word boundary inside it). Statements written for the live tables run on it unchanged.
     """
     names = {table: SHADOW + table for table in tables}
     alternatives = "|".join(re.escape(t) for t in sorted(names, key=len, reverse=True))

@@ -353,27 +353,17 @@ def wreck(path: Path) -> None:
         conn.execute("UPDATE order_number_counters SET last_number = 99")
 
 
-@pytest.mark.parametrize("batch_size", [1, 7, 5000])
-async def test_rebuild_in_place_equals_the_live_projector(
-    random_history: tuple[str, Path, dict[str, list[object]]], batch_size: int
+@pytest.mark.parametrize(
+    ("in_place", "batch_size"), [(True, 1), (True, 7), (True, 5000), (False, 7), (False, 5000)]
+)
+async def test_a_rebuild_equals_the_live_projector(
+    random_history: tuple[str, Path, dict[str, list[object]]], in_place: bool, batch_size: int
 ) -> None:
     url, path, expected = random_history
     wreck(path)
 
-    result = await rebuild_in_place(url, batch_size=batch_size)
-
-    assert read_models_of(path) == expected
-    assert result.position == result.head == result.events
-
-
-@pytest.mark.parametrize("batch_size", [7, 5000])
-async def test_online_rebuild_equals_the_live_projector(
-    random_history: tuple[str, Path, dict[str, list[object]]], batch_size: int
-) -> None:
-    url, path, expected = random_history
-    wreck(path)
-
-    result = await rebuild_online(url, batch_size=batch_size)
+    rebuild = rebuild_in_place if in_place else rebuild_online
+    result = await rebuild(url, batch_size=batch_size)
 
     assert read_models_of(path) == expected
     assert result.position == result.head == result.events
