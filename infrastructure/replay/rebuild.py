@@ -15,10 +15,11 @@ Online (``rebuild_online``), while the server keeps serving reads and commands:
    remaining tail up to it (``BulkProjector.project_on``), drop the live tables' indexes,
    rename live to ``_retired_<table>`` and shadow to live, create the indexes again under
    their names, set the rebuilt projections' checkpoints (last error cleared) and bump the
-   generation row. The swapped-in tables hold exactly the position the live ones held, so the live
-   projector continues from it: no event is lost, applied twice or broadcast twice. Its
-   next write transaction sees the new generation: it drops the batch it was about to
-   write and reloads checkpoints, numbering counters and order cache from the new tables.
+   generation row. The swapped-in tables hold exactly the position the live ones held, so
+   the live projector continues from it: no event is lost, applied twice or broadcast
+   twice. Its next write transaction sees the new generation: it drops the batch it was
+   about to write and reloads checkpoints, numbering counters and order cache from the new
+   tables.
 4. Drop the retired tables and the shadow leftovers (short transactions of their own).
 
 Interrupted (Ctrl-C, an error) before the swap commits, the live tables are untouched and
