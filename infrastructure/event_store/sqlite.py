@@ -380,6 +380,11 @@ class SqliteEventStore:
         # From memory only while the tail ends at the head this process knows: a short
         # page must mean "nothing more yet", as it does from the file.
         if tail and tail[0].position <= after_position + 1 <= tail[-1].position == self._head:
+            behind = tail[-1].position - after_position
+            if behind <= limit:  # the common case, right behind the head: walk from the end
+                page = list(itertools.islice(reversed(tail), behind))
+                page.reverse()
+                return page
             start = after_position + 1 - tail[0].position
             return list(itertools.islice(tail, start, start + limit))
         rows = await self._fetch(_READ_ALL, (after_position, limit))
