@@ -181,7 +181,11 @@ class Projector:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # SQLite file: each batch's write transaction runs in one call on this thread.
-        self._sync_writer: Engine | None = sqlite_writer_engine(engine) if one_hop_writes else None
+        # When the store checkpoints the WAL from its own thread, this writer does not.
+        autocheckpoint = not getattr(store, "checkpoints_in_background", False)
+        self._sync_writer: Engine | None = (
+            sqlite_writer_engine(engine, autocheckpoint=autocheckpoint) if one_hop_writes else None
+        )
         self._writer_thread: ThreadPoolExecutor | None = None
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Insert, _InsertPlan | None]] = {}
 

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     room_position_interval: float = Field(
         default=5.0, gt=0, le=3600, description="Seconds between room position heartbeats."
     )
+    sqlite_checkpoint_interval: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="Seconds between WAL checkpoints run by a thread of their own (0: SQLite's "
+        "automatic checkpoints, in the committing connection, every 1,000 pages).",
+    )
     command_lane: bool = Field(
         default=True,
         description="Serve the busiest commands (place an order, change a status, bump an "

@@ -56,7 +56,9 @@ async def open_services(
     await asyncio.to_thread(check_schema, settings.database_url)
     async with AsyncExitStack() as stack:
         store = await open_event_store(
-            settings.database_url, synchronous=settings.sqlite_synchronous
+            settings.database_url,
+            synchronous=settings.sqlite_synchronous,
+            checkpoint_interval=settings.sqlite_checkpoint_interval or None,
         )
         stack.push_async_callback(store.close)
         engine = create_engine(settings.database_url)

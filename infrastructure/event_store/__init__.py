@@ -13,7 +13,15 @@ __all__ = ["InMemoryEventStore", "SqliteEventStore", "Synchronous", "open_event_
 
 # Tuning of the SQLite file; meaningless in memory, so one settings object can open either.
 _SQLITE_ONLY = frozenset(
-    {"synchronous", "poll_interval", "busy_timeout", "readers", "max_batch", "tail_size"}
+    {
+        "synchronous",
+        "poll_interval",
+        "busy_timeout",
+        "readers",
+        "max_batch",
+        "tail_size",
+        "checkpoint_interval",
+    }
 )
 
 
@@ -22,7 +30,8 @@ async def open_event_store(url: str, **options: Any) -> EventStore:
     too; four slashes for an absolute path) or ``memory://``.
 
     ``options`` go to the adapter (``upcaster`` for both; ``synchronous``,
-    ``poll_interval``, ``busy_timeout``, ``readers``, ``max_batch``, ``tail_size`` for
+    ``poll_interval``, ``busy_timeout``, ``readers``, ``max_batch``, ``tail_size``,
+    ``checkpoint_interval`` for
     SQLite, which the in-memory store ignores).
     """
     scheme = url.partition(":")[0].lower()

@@ -15,6 +15,13 @@ return. The tail only ever holds a contiguous run of positions; a commit that do
 follow it (another process wrote in between) starts it again, and it answers only while
 it ends at the head this process knows of.
 
+Checkpoints: with ``checkpoint_interval`` set (the server sets it), the writer connection
+does not checkpoint the WAL itself (SQLite's automatic checkpoint runs in the committing
+connection, every 1,000 pages: several times a second under load, each copying pages back
+and fsyncing while every append waits). A checkpointer thread with a connection of its own
+runs ``PRAGMA wal_checkpoint(PASSIVE)`` at most every ``checkpoint_interval`` seconds after
+a commit, so its copying and fsync overlap the writer's work instead of stopping it.
+
 Waiting: a commit in this process wakes ``wait_for_events`` at once; while someone waits,
 ``head_position`` is polled every ``poll_interval`` to notice writers in other processes
 (the projector, the CLI), which share the file through ``busy_timeout``.
@@ -27,12 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,7 +138,9 @@ _Outcome = AppendResult | Exception
 class _Writer:
     """The single writer connection. Every method runs on the writer thread."""
 
-    def __init__(self, path: str, synchronous: Synchronous, busy_timeout: float) -> None:
+    def __init__(
+        self, path: str, synchronous: Synchronous, busy_timeout: float, autocheckpoint: bool
+    ) -> None:
         if not os.path.isfile(path):  # connecting would create an empty file
             raise SchemaNotReady(f"there is no database file {path!r}; {UPGRADE_HINT}")
         conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -140,6 +150,8 @@ class _Writer:
             if str(mode).lower() != "wal":
                 raise RuntimeError(f"cannot put {path!r} in WAL mode (journal_mode={mode})")
             conn.execute(f"PRAGMA synchronous={synchronous}")
+            if not autocheckpoint:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
         except BaseException:
             conn.close()
             raise
@@ -158,6 +170,10 @@ class _Writer:
                 conn.execute("ROLLBACK")
             raise
         return outcomes, batch
+
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint on the writer connection (between two transactions)."""
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
         self._conn.close()
@@ -244,6 +260,65 @@ def _require_tables(conn: sqlite3.Connection, path: str) -> None:
         )
 
 
+class _Checkpointer:
+    """Checkpoints the WAL every ``interval`` seconds after a commit (see the module doc):
+    first from a thread and connection of its own, overlapping the writer's work, then on
+    the writer thread between two of its transactions, which finishes the little left with
+    no write in progress, so that the next write starts the WAL file over."""
+
+    def __init__(
+        self,
+        path: str,
+        busy_timeout: float,
+        interval: float,
+        on_writer: Callable[[Callable[[], object]], Awaitable[object]],
+        writer: _Writer,
+    ) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._interval = interval
+        self._on_writer = on_writer
+        self._writer = writer
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="event-store-checkpointer")
+        self._conn: sqlite3.Connection | None = None
+        self._dirty = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(), name="event-store-checkpointer")
+
+    def committed(self) -> None:
+        self._dirty.set()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self._interval)
+            self._dirty.clear()
+            try:
+                await loop.run_in_executor(self._executor, self._checkpoint)
+                await self._on_writer(self._writer.checkpoint)
+            except Exception as exc:  # a busy or failing checkpoint is retried next time
+                _LOG.warning("WAL checkpoint failed: %r", exc)
+
+    def _checkpoint(self) -> None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(
+                self._path, timeout=self._busy_timeout, isolation_level=None
+            )
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close_connection)
+        self._executor.shutdown(wait=False)
+
+
 class SqliteEventStore:
     """An ``EventStore`` on an SQLite file; create it with ``await SqliteEventStore.open(...)``."""
 
@@ -260,6 +335,7 @@ class SqliteEventStore:
         tail_size: int = 4096,
     ) -> None:
         self._executor = executor
+        self._checkpointer: _Checkpointer | None = None
         self._writer = writer
         self._readers = readers
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -291,6 +367,7 @@ class SqliteEventStore:
         readers: int = 2,
         max_batch: int = 256,
         tail_size: int = 4096,
+        checkpoint_interval: float | None = None,
     ) -> SqliteEventStore:
         """Open a migrated database file.
 
@@ -298,19 +375,26 @@ class SqliteEventStore:
         at every commit, NORMAL only at checkpoints (a power cut may lose the last
         commits, never corrupt). ``busy_timeout`` is how long to wait for another
         process's write lock, in seconds. ``tail_size``: how many of the events this
-        process committed last ``read_all`` answers from memory.
+        process committed last ``read_all`` answers from memory. ``checkpoint_interval``
+        (seconds): checkpoint the WAL from a thread of its own at most this often instead
+        of in the writer's commits (None: SQLite's automatic checkpoints).
         """
         sync = cast(Synchronous, str(synchronous).upper())
         if sync not in get_args(Synchronous):
             raise ValueError(f"synchronous must be one of {get_args(Synchronous)}: {synchronous!r}")
         if readers < 1 or max_batch < 1 or tail_size < 1 or poll_interval <= 0:
             raise ValueError("readers, max_batch and tail_size must be >= 1 and poll_interval > 0")
+        if checkpoint_interval is not None and checkpoint_interval <= 0:
+            raise ValueError(f"checkpoint_interval must be > 0: {checkpoint_interval}")
+        background = checkpoint_interval is not None
         file = Path(path)
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(1, thread_name_prefix="event-store-writer")
         connections: list[aiosqlite.Connection] = []
         try:
-            writer = await loop.run_in_executor(executor, _Writer, str(file), sync, busy_timeout)
+            writer = await loop.run_in_executor(
+                executor, _Writer, str(file), sync, busy_timeout, not background
+            )
             try:
                 for _ in range(readers):
                     connections.append(await _open_reader(file, busy_timeout))
@@ -323,7 +407,7 @@ class SqliteEventStore:
                 await connection.close()
             executor.shutdown(wait=False)
             raise
-        return cls(
+        store = cls(
             executor=executor,
             writer=writer,
             readers=connections,
@@ -333,6 +417,21 @@ class SqliteEventStore:
             max_batch=max_batch,
             tail_size=tail_size,
         )
+        if checkpoint_interval is not None:
+            store._checkpointer = _Checkpointer(
+                str(file),
+                busy_timeout,
+                checkpoint_interval,
+                functools.partial(loop.run_in_executor, executor),
+                writer,
+            )
+        return store
+
+    @property
+    def checkpoints_in_background(self) -> bool:
+        """Whether this store checkpoints the WAL itself: other writers on the file should
+        then not (``PRAGMA wal_autocheckpoint=0``)."""
+        return self._checkpointer is not None
 
     async def append(
         self,
@@ -361,7 +460,10 @@ class SqliteEventStore:
         (which sleeps 1, 2, 5, 10… ms between attempts).
         """
         self._check_open()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+        return result
 
     async def find_idempotent(self, key: IdempotencyKey) -> AppendResult | None:
         rows = await self._fetch(_SELECT_KEY, (key.key,))
@@ -428,6 +530,8 @@ class SqliteEventStore:
         self._poll_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._poll_task
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
         self._executor.shutdown(wait=False)
         for reader in self._readers:
@@ -490,6 +594,8 @@ class SqliteEventStore:
                 pending.future.set_exception(outcome)
         self._remember(done)
         self._advance(done.head)
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     # ------------------------------------------------------------------ readers, waiting
 

@@ -33,7 +33,9 @@ def create_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> 
     return engine
 
 
-def sqlite_writer_engine(engine: AsyncEngine, *, busy_timeout_ms: int = 10_000) -> Engine | None:
+def sqlite_writer_engine(
+    engine: AsyncEngine, *, busy_timeout_ms: int = 10_000, autocheckpoint: bool = True
+) -> Engine | None:
     """A synchronous (stdlib ``sqlite3``) engine on the same SQLite file as ``engine``, with
     one connection whose every transaction is ``BEGIN IMMEDIATE``; None unless ``engine`` is
     on an SQLite file.
@@ -41,6 +43,8 @@ def sqlite_writer_engine(engine: AsyncEngine, *, busy_timeout_ms: int = 10_000) 
     For the projector: it runs a whole write transaction in one call on its own thread (one
     thread hop per batch instead of one per statement), so it holds the write lock only for
     the time the statements take, never while the event loop serves other work.
+    ``autocheckpoint=False``: its commits leave WAL checkpoints to someone else (the event
+    store's checkpointer thread).
     """
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
@@ -50,12 +54,18 @@ def sqlite_writer_engine(engine: AsyncEngine, *, busy_timeout_ms: int = 10_000) 
         poolclass=StaticPool,
         connect_args={"check_same_thread": False},
     )
-    _take_over_sqlite_transactions(sync, busy_timeout_ms, always_write=True)
+    _take_over_sqlite_transactions(
+        sync, busy_timeout_ms, always_write=True, autocheckpoint=autocheckpoint
+    )
     return sync
 
 
 def _take_over_sqlite_transactions(
-    engine: AsyncEngine | Engine, busy_timeout_ms: int, *, always_write: bool = False
+    engine: AsyncEngine | Engine,
+    busy_timeout_ms: int,
+    *,
+    always_write: bool = False,
+    autocheckpoint: bool = True,
 ) -> None:
     target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
@@ -66,6 +76,8 @@ def _take_over_sqlite_transactions(
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         # Read models are rebuildable and their checkpoint commits with them: NORMAL is enough.
         cursor.execute("PRAGMA synchronous = NORMAL")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
         cursor.close()
 
     @event.listens_for(target, "begin")

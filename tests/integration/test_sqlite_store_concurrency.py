@@ -218,3 +218,43 @@ async def test_reads_behind_the_head_from_memory_equal_reads_from_the_file(url: 
     finally:
         await second.close()
         await first.close()
+
+
+async def test_background_checkpoints_copy_the_wal_back_and_keep_it_bounded(
+    url: str, tmp_path: Path
+) -> None:
+    """With ``checkpoint_interval`` the writer does not checkpoint; the store's checkpointer
+    does: the database file grows as pages are copied back, and under a steady stream of
+    appends the WAL file is started over instead of growing with every append."""
+    store = await open_event_store(url, checkpoint_interval=0.05)
+    database = _database_file(tmp_path)
+    appended = 0
+    try:
+        assert getattr(store, "checkpoints_in_background", False)
+        before, _ = _sizes(database)
+        wal_sizes: list[int] = []
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            data = {"n": appended, "padding": "x" * 2000}
+            await store.append(f"s{appended}", [new_event(data=data)], NO_STREAM)
+            appended += 1
+            if appended % 100 == 0:
+                wal_sizes.append(_sizes(database)[1])
+        await anyio.sleep(0.3)
+        assert _sizes(database)[0] > before + appended * 2000 // 2
+        # Without restarts the WAL holds every append's pages: it would grow all along.
+        assert len(wal_sizes) >= 6, wal_sizes
+        assert max(wal_sizes) < 3 * max(wal_sizes[: len(wal_sizes) // 3]), wal_sizes
+        assert len(await store.read_all(0, appended + 10)) == appended
+    finally:
+        await store.close()
+
+
+def _database_file(directory: Path) -> Path:
+    return next(directory.glob("*.db"))
+
+
+def _sizes(database: Path) -> tuple[int, int]:
+    """The database file's size and its WAL file's."""
+    wal = database.with_name(database.name + "-wal")
+    return database.stat().st_size, wal.stat().st_size
