@@ -112,18 +112,6 @@ def domain_status(error: DomainError) -> int:
     return 422
 
 
-def problem_response(
-    request: Request,
-    status: int,
-    code: str,
-    detail: str | None = None,
-    *,
-    headers: Mapping[str, str] | None = None,
-    errors: list[dict[str, Any]] | None = None,
-) -> Response:
-    return problem(request.url.path, status, code, detail, headers=headers, errors=errors)
-
-
 def command_problem(exc: Exception, path: str) -> Response | None:
     """The problem a command's ``DomainError`` or ``ApiProblem`` answers (None: another
     exception). What the exception handlers answer, for the command lane."""
@@ -206,7 +194,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     json_broken = any(error["type"] == "json_invalid" for error in errors)
     code = "malformed_json" if json_broken else "validation_error"
     detail = "the body is not valid JSON" if json_broken else "the request is invalid"
-    return problem_response(request, 422, code, detail, errors=errors)
+    return problem(request.url.path, 422, code, detail, errors=errors)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -218,7 +206,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     headers = exc.headers
     if status == 405:  # Starlette names the methods of the first route with this path only
         headers = {**(headers or {}), "Allow": _allowed_methods(request)}
-    return problem_response(request, status, code, detail, headers=headers)
+    return problem(request.url.path, status, code, detail, headers=headers)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -235,7 +223,7 @@ def _allowed_methods(request: Request) -> str:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem_response(request, 500, "internal_error", "an unexpected error occurred")
+    return problem(request.url.path, 500, "internal_error", "an unexpected error occurred")
 
 
 def field_error(error: Any) -> dict[str, Any]:
