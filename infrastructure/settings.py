@@ -84,9 +84,10 @@ class Settings(BaseSettings):
     )
     command_lane: bool = Field(
         default=True,
-        description="Serve the busiest commands (place an order, change a status, bump an "
-        "item) without FastAPI's per-request work; anything the lane cannot answer exactly as "
-        "the FastAPI route would goes on to it (interfaces/http/lane.py).",
+        description="Serve the busiest commands (place an order, add items, change a status, "
+        "bump, recall or void an item) without FastAPI's per-request work; anything the lane "
+        "cannot answer exactly as the FastAPI route would goes on to it "
+        "(interfaces/http/lane.py).",
     )
 
     @field_validator("cors_origins", mode="before")

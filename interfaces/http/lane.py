@@ -1,14 +1,16 @@
 """The command lane: the busiest command routes served without FastAPI's per-request work.
 
-A POS places orders and a kitchen bumps items and moves statuses all service long; for
-those commands FastAPI's routing, dependency solving and middleware cost about as much
-CPU as the command itself (docs/performance.md). ``CommandLane`` wraps the FastAPI app
+A POS places orders and adds items, a kitchen bumps, recalls and voids items and moves
+statuses, all service long; for those commands FastAPI's routing, dependency solving and
+middleware cost about as much CPU as the command itself (docs/performance.md). ``CommandLane`` wraps the FastAPI app
 and answers these routes itself, through the same code the FastAPI routes run
 (``CommandRunner``, the routes' command builders, the problem renderer):
 
 - ``POST /api/orders`` (``PlaceOrderIn``, 201)
 - ``PATCH /api/orders/{order_id}/status`` (``ChangeStatusIn``)
-- ``POST /api/orders/{order_id}/items/{item_id}/bump`` (no body)
+- ``POST /api/orders/{order_id}/items`` (``AddItemsIn``)
+- ``POST /api/orders/{order_id}/items/{item_id}/bump`` and ``…/recall`` (no body)
+- ``POST /api/orders/{order_id}/items/{item_id}/void`` (``VoidIn``)
 
 It serves only a request it can answer exactly as the FastAPI route would: a JSON body
 (``Content-Type: application/json``) that the route's model accepts
@@ -34,14 +36,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.commands import BumpItem, Command
+from domain.commands import BumpItem, Command, RecallItem, VoidItem
 from domain.handlers import CommandContext
 from infrastructure.clock import uuid4_hex
 from interfaces.http.commands import CommandRunner
 from interfaces.http.deps import DEFAULT_ACTOR, expected_version
 from interfaces.http.middleware import MAX_BODY_BYTES, correlation_id_from
-from interfaces.http.models import MAX_ID, ChangeStatusIn, PlaceOrderIn
-from interfaces.http.orders import placing, status_change
+from interfaces.http.models import MAX_ID, AddItemsIn, ChangeStatusIn, PlaceOrderIn, VoidIn
+from interfaces.http.orders import adding, placing, status_change
 from interfaces.http.problems import command_problem, problem
 
 log = logging.getLogger(__name__)
@@ -95,9 +97,27 @@ ROUTES: Final = (
     ),
     LaneRoute(
         "POST",
+        re.compile(f"/api/orders/{_ID}/items"),
+        AddItemsIn,
+        lambda runner, ids, body: adding(runner, ids[0], body),
+    ),
+    LaneRoute(
+        "POST",
         re.compile(f"/api/orders/{_ID}/items/{_ID}/bump"),
         None,
         lambda runner, ids, body: BumpItem(ids[0], ids[1]),
+    ),
+    LaneRoute(
+        "POST",
+        re.compile(f"/api/orders/{_ID}/items/{_ID}/recall"),
+        None,
+        lambda runner, ids, body: RecallItem(ids[0], ids[1]),
+    ),
+    LaneRoute(
+        "POST",
+        re.compile(f"/api/orders/{_ID}/items/{_ID}/void"),
+        VoidIn,
+        lambda runner, ids, body: VoidItem(ids[0], ids[1], body.reason),
     ),
 )
 

@@ -221,8 +221,12 @@ async def hold(order_id: OrderId, command: OrderCommand, body: HoldIn | None = N
 @router.post("/{order_id}/items", response_model=CommandResponse, responses=_COMMAND)
 async def add_items(order_id: OrderId, body: AddItemsIn, command: OrderCommand) -> Response:
     """Add items (new, or fired at once with ``fire: true``)."""
-    added = AddItems(order_id, _specs(command.orders, body.items), fire=body.fire)
-    return await command.run(added, body)
+    return await command.run(adding(command, order_id, body), body)
+
+
+def adding(command: CommandRunner, order_id: str, body: AddItemsIn) -> AddItems:
+    """The ``AddItems`` of a request (also the command lane's)."""
+    return AddItems(order_id, _specs(command.orders, body.items), fire=body.fire)
 
 
 @router.patch("/{order_id}/items/{item_id}", response_model=CommandResponse, responses=_COMMAND)

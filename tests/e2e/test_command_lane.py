@@ -233,6 +233,19 @@ async def test_kitchen_commands_answer_like_the_routes(compare: Compare) -> None
     assert ours.json()["order"]["status"] == "ready"
     again, _ = await compare.send("POST", bump, served=True)
     assert again.status_code == 409
+    recalled, _ = await compare.send("POST", "/api/orders/{order}/items/{item}/recall", served=True)
+    assert recalled.json()["order"]["status"] == "preparing"
+    void = "/api/orders/{order}/items/{item}/void"
+    await compare.send("POST", void, json={}, served=False)  # a reason is required
+    voided, _ = await compare.send("POST", void, json={"reason": "dropped"}, served=True)
+    assert voided.status_code == 200, voided.text
+
+    items = "/api/orders/{order}/items"
+    added, _ = await compare.send(
+        "POST", items, json={"items": [item("Fries", "fryer")], "fire": True}, served=True
+    )
+    assert len(added.json()["order"]["items"]) == 2
+    await compare.send("POST", items, json={"items": []}, served=False)  # at least one
     await compare.send("POST", "/api/orders/{order}/items/nope/bump", served=True)
     await compare.send("POST", "/api/orders/unknown-order/items/x/bump", served=True)
     await compare.send("PATCH", "/api/orders/has%20space/status", json={}, served=False)
