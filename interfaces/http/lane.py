@@ -2,9 +2,10 @@
 
 A POS places orders and adds items, a kitchen bumps, recalls and voids items and moves
 statuses, all service long; for those commands FastAPI's routing, dependency solving and
-middleware cost about as much CPU as the command itself (docs/performance.md). ``CommandLane`` wraps the FastAPI app
-and answers these routes itself, through the same code the FastAPI routes run
-(``CommandRunner``, the routes' command builders, the problem renderer):
+middleware cost about as much CPU as the command itself (docs/performance.md).
+``CommandLane`` wraps the FastAPI app and answers these routes itself, through the same
+code the FastAPI routes run (``CommandRunner``, the routes' command builders, the problem
+renderer):
 
 - ``POST /api/orders`` (``PlaceOrderIn``, 201)
 - ``PATCH /api/orders/{order_id}/status`` (``ChangeStatusIn``)
