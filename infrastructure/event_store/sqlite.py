@@ -18,9 +18,13 @@ it ends at the head this process knows of.
 Checkpoints: with ``checkpoint_interval`` set (the server sets it), the writer connection
 does not checkpoint the WAL itself (SQLite's automatic checkpoint runs in the committing
 connection, every 1,000 pages: several times a second under load, each copying pages back
-and fsyncing while every append waits). A checkpointer thread with a connection of its own
-runs ``PRAGMA wal_checkpoint(PASSIVE)`` at most every ``checkpoint_interval`` seconds after
-a commit, so its copying and fsync overlap the writer's work instead of stopping it.
+and fsyncing while every append waits). At most every ``checkpoint_interval`` seconds after
+a commit, a checkpointer thread with a connection of its own runs ``PRAGMA
+wal_checkpoint(PASSIVE)``, so its copying and fsync overlap the writer's work instead of
+stopping it; then a second passive checkpoint on the writer thread, between two of its
+transactions, finishes the few pages written meanwhile, so the next write starts the WAL
+file over (a checkpoint that only ever runs beside continuous writes never completes, and
+the WAL grows without bound).
 
 Waiting: a commit in this process wakes ``wait_for_events`` at once; while someone waits,
 ``head_position`` is polled every ``poll_interval`` to notice writers in other processes
@@ -271,14 +275,12 @@ class _Checkpointer:
         path: str,
         busy_timeout: float,
         interval: float,
-        on_writer: Callable[[Callable[[], object]], Awaitable[object]],
-        writer: _Writer,
+        finish: Callable[[], Awaitable[object]],
     ) -> None:
         self._path = path
         self._busy_timeout = busy_timeout
         self._interval = interval
-        self._on_writer = on_writer
-        self._writer = writer
+        self._finish = finish  # the checkpoint on the writer thread
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="event-store-checkpointer")
         self._conn: sqlite3.Connection | None = None
         self._dirty = asyncio.Event()
@@ -295,7 +297,7 @@ class _Checkpointer:
             self._dirty.clear()
             try:
                 await loop.run_in_executor(self._executor, self._checkpoint)
-                await self._on_writer(self._writer.checkpoint)
+                await self._finish()
             except Exception as exc:  # a busy or failing checkpoint is retried next time
                 _LOG.warning("WAL checkpoint failed: %r", exc)
 
@@ -422,8 +424,7 @@ class SqliteEventStore:
                 str(file),
                 busy_timeout,
                 checkpoint_interval,
-                functools.partial(loop.run_in_executor, executor),
-                writer,
+                functools.partial(loop.run_in_executor, executor, writer.checkpoint),
             )
         return store
 

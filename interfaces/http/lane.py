@@ -45,7 +45,7 @@ from interfaces.http.deps import DEFAULT_ACTOR, expected_version
 from interfaces.http.middleware import MAX_BODY_BYTES, correlation_id_from
 from interfaces.http.models import MAX_ID, AddItemsIn, ChangeStatusIn, PlaceOrderIn, VoidIn
 from interfaces.http.orders import adding, placing, status_change
-from interfaces.http.problems import command_problem, problem
+from interfaces.http.problems import ApiProblem, command_problem, problem
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class CommandLane:
                     raise _Declined
                 body = route.body.model_validate_json(read)
                 runner = _runner(route, services, scope, headers)
-            except (ValidationError, _Declined, UnicodeDecodeError):
+            except (ValidationError, _Declined):
                 await self.api(scope, _Replay([_request(read, False)], receive), send)
                 return
         else:
@@ -257,7 +257,7 @@ def _runner(
 def _expected(if_match: str) -> int | None:
     try:
         return expected_version(if_match)
-    except Exception:  # a malformed If-Match: FastAPI's dependency answers the 412
+    except ApiProblem:  # a malformed If-Match: FastAPI's dependency answers the 412
         raise _Declined from None
 
 
