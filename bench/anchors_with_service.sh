@@ -4,7 +4,9 @@
 # each started like the harness's own servers: pinned to SERVER_CPU, on a fresh migrated
 # SQLite file for every run (the harness's TARGET_BASE mode never restarts a target, so its
 # S2/S3 would inherit S1's board). Everything else (interleaving, rotation, medians) is the
-# harness's.
+# harness's. A third server, `service-alt`, is the service with the variables in
+# SERVICE_ALT_ENV added (an A/B of one setting in the same run), e.g.
+#   SERVICE_ALT_ENV=ORDER_SERVICE_WS_DIRECT_WRITES=false SERVERS="service service-alt" ...
 #
 #   HARNESS=/work/benchrun bench/anchors_with_service.sh            # REPS=3, S1 S2 S3
 #   REPS=1 SCENARIOS=S1 SERVERS="node service" bench/anchors_with_service.sh
@@ -22,18 +24,19 @@ import sys
 source, target, service_dir = sys.argv[1:4]
 text = open(source).read()
 anchor = "    py-uvloop)"
-case = f'''    service|service-normal)  # order-service, fresh migrated SQLite file per run
+case = f'''    service|service-normal|service-alt)  # order-service, fresh migrated SQLite file per run
       rm -rf tmp/anchors/service && mkdir -p tmp/anchors/service
       local sync=FULL; [ "$name" = "service-normal" ] && sync=NORMAL
+      local alt=""; [ "$name" = "service-alt" ] && alt="${{SERVICE_ALT_ENV:-}}"
       ORDER_SERVICE_DATABASE_URL="sqlite+aiosqlite:///$PWD/tmp/anchors/service/orders.db" \\
         {service_dir}/.venv/bin/order-service db upgrade >"$logf" 2>&1
       ORDER_SERVICE_DATABASE_URL="sqlite+aiosqlite:///$PWD/tmp/anchors/service/orders.db" \\
       ORDER_SERVICE_SQLITE_SYNCHRONOUS=$sync ORDER_SERVICE_LOG_LEVEL=warning \\
-        taskset -c "$SERVER_CPU" {service_dir}/.venv/bin/order-service serve \\
+        env $alt taskset -c "$SERVER_CPU" {service_dir}/.venv/bin/order-service serve \\
         --host 127.0.0.1 --port "$PORT" >>"$logf" 2>&1 &
       ;;
 '''
-if "service|service-normal)" not in text:
+if "service|service-normal|service-alt)" not in text:
     if anchor not in text:
         sys.exit("run_anchors.sh has no 'py-uvloop)' case to insert before")
     text = text.replace(anchor, case + anchor, 1)

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         "compression per message per subscriber (measured ~10 % more server CPU at 10k "
         "deliveries/s, and the screens' own CPU to inflate).",
     )
+    ws_direct_writes: bool = Field(
+        default=True,
+        description="Write live room messages straight to idle subscribers' WebSocket "
+        "connections, framed once per room, instead of through each socket's engine.io "
+        "queue and writer task (interfaces/realtime/direct.py); busy or slow sockets, "
+        "acks, pings and replays always take the queue.",
+    )
     send_queue_limit: int = Field(
         default=10_000,
         ge=1,

@@ -15,6 +15,11 @@ same queue the public call fills, without its per-recipient coroutine, ping chec
 log formatting (measured on S3 in ``docs/performance.md``; engine.io's own ping loop
 still closes sockets that stop answering).
 
+With ``links`` (``direct.py``), a room message for a socket whose connection is idle is
+framed once and written straight to its transport instead (all of one batch's frames for
+a socket in one write, at the end of ``publish``); the queue stays the path for every
+socket that has anything in flight.
+
 Recent events are kept in a ring (``history_size`` events) for resumes; an entry
 routes and encodes a room's message the first time a resume or a live listener
 needs it, and keeps it. Joins that are catching up (``resume.py``) register a
@@ -35,9 +40,11 @@ from typing import Any, Final
 import orjson
 import socketio
 from engineio.packet import MESSAGE, Packet
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from domain.ports import JSON
 from infrastructure.broadcast import ProjectedEvent
+from interfaces.realtime.direct import WebSocketLinks, text_frame
 from interfaces.realtime.rooms import (
     KITCHEN,
     ORDERS,
@@ -79,13 +86,14 @@ class CatchUp:
 class _Entry:
     """One published event in the ring: its room messages, routed and encoded on demand."""
 
-    __slots__ = ("_messages", "_packets", "position", "projected")
+    __slots__ = ("_frames", "_messages", "_packets", "position", "projected")
 
     def __init__(self, projected: ProjectedEvent) -> None:
         self.position = projected.position
         self.projected = projected
         self._messages: dict[str, RoomMessage] | None = None
         self._packets: dict[str, Packet] = {}
+        self._frames: dict[str, bytes] = {}
 
     def rooms(self) -> Iterable[str]:
         """Every room this event reaches."""
@@ -100,6 +108,13 @@ class _Entry:
                 return None
             packet = self._packets[room] = encode(message.event, message.payload)
         return packet
+
+    def frame(self, room: str, packet: Packet) -> bytes:
+        """``packet`` (this event's message for ``room``) as a WebSocket frame."""
+        frame = self._frames.get(room)
+        if frame is None:
+            frame = self._frames[room] = text_frame(packet.encode())
+        return frame
 
     def _routed(self) -> dict[str, RoomMessage]:
         if self._messages is None:
@@ -117,10 +132,13 @@ class SocketIOBroadcaster:
         history_size: int = 5_000,
         max_backlog: int = 10_000,
         stall_timeout: float = 30.0,
+        links: WebSocketLinks | None = None,
     ) -> None:
         """``max_backlog``: packets queued on one socket past which it is disconnected.
         ``stall_timeout``: how long a replay (``send_paced``) waits for a socket's writer to
-        take what is queued before it disconnects the socket as too slow."""
+        take what is queued before it disconnects the socket as too slow.
+        ``links``: the sockets' WebSocket connections, for writing live messages straight
+        to idle ones (``direct.py``); None: every message goes through the queues."""
         if history_size < 1 or max_backlog < 1 or stall_timeout <= 0:
             raise ValueError("history_size and max_backlog must be >= 1, stall_timeout > 0")
         self._server = server
@@ -136,6 +154,9 @@ class SocketIOBroadcaster:
         self._stall_timeout = stall_timeout
         self._dropping: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._links = links
+        self._writes: dict[WebSocketsSansIOProtocol, list[bytes]] = {}
+        """Frames for idle sockets, gathered during one ``publish`` and written at its end."""
 
     # --- positions ------------------------------------------------------------------------
 
@@ -155,6 +176,13 @@ class SocketIOBroadcaster:
     async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
         if batch:
             self.start_at(batch[0].position - 1)
+        try:
+            self._publish(batch)
+        finally:
+            if self._writes:
+                self._flush()
+
+    def _publish(self, batch: Sequence[ProjectedEvent]) -> None:
         for projected in batch:
             if projected.position <= self._head:
                 continue  # already published (a batch retried after a failure)
@@ -170,11 +198,17 @@ class SocketIOBroadcaster:
                 rooms = self._server.manager.rooms.get(NAMESPACE) or {}
                 for room in entry.rooms():
                     if room in rooms or room in self._catch_ups:
-                        packet = entry.packet(room)
-                        assert packet is not None
-                        self._deliver(room, projected.position, packet)
+                        self._deliver(room, entry)
             self._remember(entry)
             self._head = projected.position
+
+    def _flush(self) -> None:
+        """Write the frames gathered for idle sockets: one write per socket. ``_publish``
+        never awaits, so nothing reached those sockets between the check and the write."""
+        assert self._links is not None
+        writes, self._writes = self._writes, {}
+        for protocol, frames in writes.items():
+            self._links.write(protocol, frames)
 
     def _listened(self, projected: ProjectedEvent) -> bool:
         """Whether a room ``projected`` may reach has a participant (rooms without one
@@ -193,15 +227,30 @@ class SocketIOBroadcaster:
             self._covered_from = self._ring[0].position
         self._ring.append(entry)
 
-    def _deliver(self, room: str, position: int, packet: Packet) -> None:
+    def _deliver(self, room: str, entry: _Entry) -> None:
+        packet = entry.packet(room)
+        assert packet is not None
         for catch_up in self._catch_ups.get(room, {}).values():
-            catch_up.pending.append((position, packet))
+            catch_up.pending.append((entry.position, packet))
         participants = list(self._server.manager.get_participants(NAMESPACE, room))
         if participants:
             self._last_sent[room] = time.monotonic()
         sockets = self._server.eio.sockets
+        links, writes, frame = self._links, self._writes, None
         for sid, eio_sid in participants:
-            self._put(sid, sockets.get(eio_sid), packet)
+            socket = sockets.get(eio_sid)
+            if links is not None and socket is not None and sid not in self._dropping:
+                protocol = links.writable(eio_sid, socket)
+                if protocol is not None:
+                    if frame is None:
+                        frame = entry.frame(room, packet)
+                    pending = writes.get(protocol)
+                    if pending is None:
+                        writes[protocol] = [frame]
+                    else:
+                        pending.append(frame)
+                    continue
+            self._put(sid, socket, packet)
 
     async def send(self, sid: str, eio_sid: str | None, packet: Packet) -> None:
         """Queue ``packet`` on one socket; never waits on the network, never raises."""

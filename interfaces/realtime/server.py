@@ -23,6 +23,8 @@ import socketio
 
 from infrastructure.settings import Settings
 from interfaces.realtime.broadcaster import NAMESPACE, SocketIOBroadcaster
+from interfaces.realtime.direct import WebSocketLinks
+from interfaces.realtime.direct import install as install_links
 from interfaces.realtime.history import MAX_REPLAY, StoreHistory
 from interfaces.realtime.namespace import OrdersNamespace
 from interfaces.realtime.resume import History, RoomJoiner, Sources
@@ -58,11 +60,16 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
+        self.links: WebSocketLinks | None = None
+        if settings.ws_direct_writes and not settings.ws_per_message_deflate:
+            self.links = WebSocketLinks()
+            install_links(self.server, self.links)
         self.broadcaster = SocketIOBroadcaster(
             self.server,
             history_size=history_size,
             max_backlog=settings.send_queue_limit,
             stall_timeout=settings.ping_timeout,
+            links=self.links,
         )
         self._max_replay = max_replay
         self._sources: Sources | None = None
