@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.events import ItemSpec
+from domain.frozen import fast_init
 from domain.model import OrderStatus, OrderType
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     order_id: str
@@ -24,6 +26,7 @@ class PlaceOrder:
     fire: bool = True
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChangeOrderDetails:
     """Change the fields named in ``changed`` to the values given (None clears)."""
@@ -36,11 +39,13 @@ class ChangeOrderDetails:
     notes: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DiscardOrder:
     order_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AddItems:
     order_id: str
@@ -48,6 +53,7 @@ class AddItems:
     fire: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChangeItem:
     """Change the item fields named in ``changed`` (quantity, modifiers, notes)."""
@@ -60,12 +66,14 @@ class ChangeItem:
     notes: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RemoveItem:
     order_id: str
     item_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FireItems:
     """Send items to the kitchen: the listed ones, or every ``new`` item when None."""
@@ -74,6 +82,7 @@ class FireItems:
     item_ids: tuple[str, ...] | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HoldItems:
     """Hold the listed ``new`` items (or every new item when None); ``release`` undoes it."""
@@ -83,18 +92,21 @@ class HoldItems:
     release: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BumpItem:
     order_id: str
     item_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RecallItem:
     order_id: str
     item_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VoidItem:
     order_id: str
@@ -102,6 +114,7 @@ class VoidItem:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChangeStatus:
     """Move the order to preparing, ready, served, completed or cancelled (reason required)."""

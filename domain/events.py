@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from domain.frozen import fast_init
 from domain.model import ItemStatus, OrderStatus, OrderType
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemSpec:
     """An item as entered on the POS (the shape carried by placing and adding events)."""
@@ -28,6 +30,7 @@ class ItemSpec:
     station: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderPlaced:
     order_id: str
@@ -40,6 +43,7 @@ class OrderPlaced:
     notes: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderDetailsChanged:
     """Only the fields listed in ``changed`` were changed (a field may be set to None)."""
@@ -52,17 +56,20 @@ class OrderDetailsChanged:
     notes: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderDiscarded:
     order_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemsAdded:
     order_id: str
     items: tuple[ItemSpec, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemChanged:
     """Only the fields listed in ``changed`` were changed."""
@@ -75,12 +82,14 @@ class ItemChanged:
     notes: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemRemoved:
     order_id: str
     item_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemsFired:
     """The items went to the kitchen. An ``open``, ``ready`` or ``served`` order is ``sent``
@@ -91,12 +100,14 @@ class ItemsFired:
     item_ids: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemsHeld:
     order_id: str
     item_ids: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemsReleased:
     """Held items back to ``new``."""
@@ -105,18 +116,21 @@ class ItemsReleased:
     item_ids: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemBumped:
     order_id: str
     item_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemRecalled:
     order_id: str
     item_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ItemVoided:
     order_id: str
@@ -124,6 +138,7 @@ class ItemVoided:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderStatusChanged:
     order_id: str

@@ -37,6 +37,7 @@ from domain.codec import decode_recorded, to_new_event
 from domain.commands import Command, PlaceOrder
 from domain.decider import decide, fold
 from domain.events import Event
+from domain.frozen import fast_init
 from domain.model import Order
 from domain.ports import (
     JSON,
@@ -55,6 +56,7 @@ from domain.ports import (
 __all__ = ["CommandContext", "CommandResult", "OrderService"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CommandContext:
     """Who asked, and as part of what: copied into every event's metadata."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from domain.frozen import fast_init
+
 
 class OrderStatus(StrEnum):
     OPEN = "open"
@@ -33,6 +35,7 @@ class OrderType(StrEnum):
     DELIVERY = "delivery"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Item:
     item_id: str
@@ -48,6 +51,7 @@ class Item:
     void_reason: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order folded from its events; ``version`` is the stream version of the last one."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol
 
+from domain.frozen import fast_init
+
 JSON = dict[str, Any]
 
 NO_STREAM: Final = "no_stream"
@@ -20,6 +22,7 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 """``no_stream`` (the stream must not exist), ``any``, or the exact current version."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event about to be appended. A store may keep ``data`` and ``metadata`` as given
@@ -35,6 +38,7 @@ class NewEvent:
     hands it back as ``RecordedEvent.decoded``, so that readers need not decode it again."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
     """An event as stored: global ``position`` (dense, commit order) and stream version."""
@@ -53,6 +57,7 @@ class RecordedEvent:
     ``NewEvent.source``); ``domain.codec.decode_recorded`` returns it as is."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IdempotencyKey:
     """A client's idempotency key and the fingerprint of the request it came with."""
@@ -61,6 +66,7 @@ class IdempotencyKey:
     fingerprint: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """What an append wrote (or, when ``replayed``, what the first append with the key wrote)."""
