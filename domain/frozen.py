@@ -26,6 +26,11 @@ __all__ = ["fast_init"]
 T = TypeVar("T")
 
 
+def _rebuild(cls: type[T], fields: dict[str, Any]) -> T:
+    """Unpickling and copying (``__reduce__``): the instance from its fields."""
+    return cls(**fields)
+
+
 def fast_init(cls: type[T]) -> type[T]:
     """Give the frozen, slotted dataclass ``cls`` the faster constructor (in place)."""
     params = dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -74,8 +79,8 @@ def fast_init(cls: type[T]) -> type[T]:
     new.__qualname__ = f"{cls.__qualname__}.__new__"
     names = tuple(f.name for f in params)
 
-    def __reduce__(self: Any) -> tuple[type[T], tuple[Any, ...]]:
-        return cls, tuple(getattr(self, name) for name in names)
+    def __reduce__(self: Any) -> tuple[Any, tuple[type[T], dict[str, Any]]]:
+        return _rebuild, (cls, {name: getattr(self, name) for name in names})
 
     __reduce__.__qualname__ = f"{cls.__qualname__}.__reduce__"
     cls.__new__ = staticmethod(new)  # type: ignore[method-assign]
