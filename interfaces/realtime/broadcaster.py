@@ -2,9 +2,9 @@
 
 ``publish`` is called by the projector after each committed batch. An event is
 routed (``rooms.route``) only when one of the rooms it can reach has a participant or
-a catch-up, and only those rooms' messages are encoded: each once, into one engine.io
-packet, and that same packet object is put on every participant's engine.io socket
-queue in turn (the socket's own writer task does the network I/O). So publishing
+a catch-up, and only those rooms' messages are encoded: each once, into Engine.IO text,
+and one engine.io packet of it is put on every participant's engine.io socket queue in
+turn (the socket's own writer task does the network I/O). So publishing
 costs one encode per listening room plus one queue put per recipient, starts no task
 per recipient, costs next to nothing while nobody listens, and a slow or dead client
 only lengthens its own queue: past ``max_backlog`` queued packets it is disconnected
@@ -22,7 +22,7 @@ socket that has anything in flight.
 
 Recent events are kept in a ring (``history_size`` events) for resumes; an entry
 routes and encodes a room's message the first time a resume or a live listener
-needs it, and keeps it. Joins that are catching up (``resume.py``) register a
+needs it, and keeps its text (bytes only: ``_Entry``). Joins that are catching up (``resume.py``) register a
 ``CatchUp``: while it is active, every message for its room is also appended to
 its ``pending`` list, so nothing published during the catch-up is missed.
 """
@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -83,43 +83,65 @@ class CatchUp:
     active: bool = True
 
 
-class _Entry:
-    """One published event in the ring: its room messages, routed and encoded on demand."""
+def _wire(message: RoomMessage) -> bytes:
+    """``message`` as Engine.IO text (``42[event, payload]``, the text of ``encode``), in
+    bytes: what a WebSocket frame carries."""
+    return b"42" + orjson.dumps([message.event, message.payload])
 
-    __slots__ = ("_frames", "_messages", "_packets", "position", "projected")
+
+def _packet(wire: bytes) -> Packet:
+    """The engine.io packet of ``wire`` (for a socket's queue)."""
+    packet: Packet = Packet(MESSAGE, wire[1:].decode())
+    return packet
+
+
+class _Entry:
+    """One published event in the ring: the rooms it reaches and, once encoded, each
+    room's message as Engine.IO text.
+
+    Only bytes are kept (``_wires``: a dict of strings to bytes or None, which the garbage
+    collector does not track): the routed messages and their payload dicts are dropped
+    once encoded, so the ring adds next to nothing to the young generation's collections
+    (every published event stays in the ring, and the young collections' pauses grow
+    with what each second leaves alive). A room's message is routed again from the
+    projected event the first time a resume needs it.
+    """
+
+    __slots__ = ("_wires", "position", "projected")
 
     def __init__(self, projected: ProjectedEvent) -> None:
         self.position = projected.position
         self.projected = projected
-        self._messages: dict[str, RoomMessage] | None = None
-        self._packets: dict[str, Packet] = {}
-        self._frames: dict[str, bytes] = {}
+        self._wires: dict[str, bytes | None] | None = None
+        """Room -> its message's text (None: not encoded yet); None: not routed yet."""
 
-    def rooms(self) -> Iterable[str]:
-        """Every room this event reaches."""
-        return self._routed().keys()
+    def route(self) -> list[RoomMessage]:
+        """Route the event (once: its rooms are kept), for ``encoded``."""
+        messages = route(self.projected)
+        if self._wires is None:
+            self._wires = dict.fromkeys(m.room for m in messages)
+        return messages
 
-    def packet(self, room: str) -> Packet | None:
-        """The encoded message ``room`` gets for this event (None: it gets nothing)."""
-        packet = self._packets.get(room)
-        if packet is None:
-            message = self._routed().get(room)
-            if message is None:
-                return None
-            packet = self._packets[room] = encode(message.event, message.payload)
-        return packet
+    def encoded(self, message: RoomMessage) -> bytes:
+        """``message`` (from ``route``) as Engine.IO text, kept for later resumes."""
+        assert self._wires is not None
+        wire = self._wires.get(message.room)
+        if wire is None:
+            wire = self._wires[message.room] = _wire(message)
+        return wire
 
-    def frame(self, room: str, packet: Packet) -> bytes:
-        """``packet`` (this event's message for ``room``) as a WebSocket frame."""
-        frame = self._frames.get(room)
-        if frame is None:
-            frame = self._frames[room] = text_frame(packet.encode())
-        return frame
-
-    def _routed(self) -> dict[str, RoomMessage]:
-        if self._messages is None:
-            self._messages = {m.room: m for m in route(self.projected)}
-        return self._messages
+    def wire(self, room: str) -> bytes | None:
+        """The text ``room`` gets for this event (None: it gets nothing)."""
+        if self._wires is None:
+            self.route()
+        assert self._wires is not None
+        if room not in self._wires:
+            return None
+        wire = self._wires[room]
+        if wire is None:
+            message = next(m for m in route(self.projected) if m.room == room)
+            wire = self.encoded(message)
+        return wire
 
 
 class SocketIOBroadcaster:
@@ -196,9 +218,9 @@ class SocketIOBroadcaster:
             entry = _Entry(projected)
             if self._catch_ups or self._listened(projected):
                 rooms = self._server.manager.rooms.get(NAMESPACE) or {}
-                for room in entry.rooms():
-                    if room in rooms or room in self._catch_ups:
-                        self._deliver(room, entry)
+                for message in entry.route():
+                    if message.room in rooms or message.room in self._catch_ups:
+                        self._deliver(message.room, entry.position, entry.encoded(message))
             self._remember(entry)
             self._head = projected.position
 
@@ -227,11 +249,12 @@ class SocketIOBroadcaster:
             self._covered_from = self._ring[0].position
         self._ring.append(entry)
 
-    def _deliver(self, room: str, entry: _Entry) -> None:
-        packet = entry.packet(room)
-        assert packet is not None
-        for catch_up in self._catch_ups.get(room, {}).values():
-            catch_up.pending.append((entry.position, packet))
+    def _deliver(self, room: str, position: int, wire: bytes) -> None:
+        packet = None  # for queues and catch-ups: one packet object for all of them
+        if room in self._catch_ups:
+            packet = _packet(wire)
+            for catch_up in self._catch_ups[room].values():
+                catch_up.pending.append((position, packet))
         participants = list(self._server.manager.get_participants(NAMESPACE, room))
         if participants:
             self._last_sent[room] = time.monotonic()
@@ -243,13 +266,15 @@ class SocketIOBroadcaster:
                 protocol = links.writable(eio_sid, socket)
                 if protocol is not None:
                     if frame is None:
-                        frame = entry.frame(room, packet)
+                        frame = text_frame(wire)
                     pending = writes.get(protocol)
                     if pending is None:
                         writes[protocol] = [frame]
                     else:
                         pending.append(frame)
                     continue
+            if packet is None:
+                packet = _packet(wire)
             self._put(sid, socket, packet)
 
     async def send(self, sid: str, eio_sid: str | None, packet: Packet) -> None:
@@ -304,9 +329,9 @@ class SocketIOBroadcaster:
             return None
         messages: list[tuple[int, Packet]] = []
         for entry in self._entries_after(after):
-            packet = entry.packet(room)
-            if packet is not None:
-                messages.append((entry.position, packet))
+            wire = entry.wire(room)
+            if wire is not None:
+                messages.append((entry.position, _packet(wire)))
         return messages
 
     def _entries_after(self, after: int) -> list[_Entry]:

@@ -43,9 +43,8 @@ _SHORT: Final = 126
 _MEDIUM: Final = 1 << 16
 
 
-def text_frame(text: str) -> bytes:
-    """``text`` as one final, unmasked WebSocket text frame (RFC 6455 §5.2)."""
-    payload = text.encode()
+def text_frame(payload: bytes) -> bytes:
+    """UTF-8 ``payload`` as one final, unmasked WebSocket text frame (RFC 6455 §5.2)."""
     size = len(payload)
     if size < _SHORT:
         return bytes((0x81, size)) + payload
