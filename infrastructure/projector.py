@@ -67,7 +67,7 @@ from domain.events import (
 )
 from domain.model import Order
 from domain.ports import JSON, EventStore, RecordedEvent, Upcaster
-from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEvent
+from infrastructure.broadcast import Broadcaster, Facts, NullBroadcaster, ProjectedEvent
 from infrastructure.read_models.engine import WRITE_OPTION, sqlite_writer_engine
 from infrastructure.read_models.handlers import (
     GENERATION,
@@ -730,17 +730,24 @@ def next_meta(
 
 
 def projected_event(change: OrderChange) -> ProjectedEvent:
-    """What the broadcaster gets for ``change`` (public: Socket.IO resumes rebuild it)."""
+    """What the broadcaster gets for ``change`` (public: Socket.IO resumes rebuild it).
+
+    Its facts (the order view above all) are computed when first asked for: a broadcaster
+    routes only the events some room listens to. ``change`` is immutable once built (its
+    view is rendered from its ``after`` state, the same whenever it is rendered)."""
+    return ProjectedEvent.deferred(change.event, functools.partial(_facts, change))
+
+
+def _facts(change: OrderChange) -> Facts:
     before, after = change.before, change.after
-    return ProjectedEvent(
-        event=change.event,
-        order=change.view,
-        previous_status=before.order.status.value if before else None,
-        status=after.order.status.value if after else None,
-        sent=after is not None and after.order.fired_ever,
-        in_kitchen=after is not None and after.in_kitchen,
-        was_in_kitchen=before is not None and before.in_kitchen,
-        stations=_stations(change),
+    return (
+        change.view,
+        before.order.status.value if before else None,
+        after.order.status.value if after else None,
+        after is not None and after.order.fired_ever,
+        after is not None and after.in_kitchen,
+        before is not None and before.in_kitchen,
+        _stations(change),
     )
 
 
