@@ -70,6 +70,12 @@ def stored_time(value: datetime) -> str:
     return as_utc(value).isoformat(" ", "microseconds")[:26]
 
 
+def stored_iso(text: str) -> str:
+    """``stored_time`` of the instant ``iso()`` wrote as ``text`` (the view's times:
+    ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``)."""
+    return f"{text[:10]} {text[11:26]}"
+
+
 def _plain_upsert(table: Table, keys: tuple[str, ...]) -> PlainSql:
     """``upsert(…)``'s SQLite statement with positional parameters in column order."""
     names = [c.name for c in table.columns]
@@ -270,9 +276,14 @@ def ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any
 
 
 def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
-    """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``)."""
+    """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``).
+
+    ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``)."""
     order, meta = tracked.order, tracked.meta
-    sent_at = meta.sent_at
+    created, updated, sent = view["created_at"], view["updated_at"], view["sent_at"]
+    stored_created = stored_iso(created)
+    stored_updated = stored_created if updated == created else stored_iso(updated)
+    stored_sent = None if sent is None else stored_iso(sent)
     return (
         order.order_id,
         meta.number,
@@ -283,9 +294,9 @@ def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
         order.version,
         meta.position,
         meta.created_position,
-        stored_time(meta.created_at),
-        stored_time(meta.updated_at),
-        stored_time(sent_at) if sent_at is not None else None,
+        stored_created,
+        stored_updated,
+        stored_sent,
         dumps(view),
     )
 

@@ -114,6 +114,17 @@ def order_total(order: Order) -> int:
 def render_order(tracked: TrackedOrder) -> JSON:
     """The order view (the shape every read of an order returns)."""
     order, meta = tracked.order, tracked.meta
+    # The three times are often one instant (an order placed and fired by one command):
+    # each distinct one is formatted once.
+    created_at, updated_at, sent_at = meta.created_at, meta.updated_at, meta.sent_at
+    created = iso(created_at)
+    updated = created if updated_at == created_at else iso(updated_at)
+    if sent_at is None:
+        sent = None
+    elif sent_at == updated_at:
+        sent = updated
+    else:
+        sent = created if sent_at == created_at else iso(sent_at)
     return {
         "id": order.order_id,
         "number": meta.number,
@@ -127,9 +138,9 @@ def render_order(tracked: TrackedOrder) -> JSON:
         "version": order.version,
         "position": meta.position,
         "total": order_total(order),
-        "created_at": iso(meta.created_at),
-        "updated_at": iso(meta.updated_at),
-        "sent_at": iso(meta.sent_at) if meta.sent_at is not None else None,
+        "created_at": created,
+        "updated_at": updated,
+        "sent_at": sent,
         "items": [_render_item(item) for item in order.items],
     }
 

@@ -28,6 +28,7 @@ from domain.commands import (
     ChangeStatus,
     Command,
     DiscardOrder,
+    FireItems,
     PlaceOrder,
     RecallItem,
     VoidItem,
@@ -46,8 +47,13 @@ from infrastructure.read_models import (
     create_engine,
     default_projections,
 )
-from infrastructure.read_models.handlers import stored_time
-from infrastructure.read_models.tables import PROJECTION_CHECKPOINTS, READ_MODEL_TABLES, as_utc
+from infrastructure.read_models.handlers import stored_iso, stored_time
+from infrastructure.read_models.tables import (
+    PROJECTION_CHECKPOINTS,
+    READ_MODEL_TABLES,
+    as_utc,
+    iso,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -268,6 +274,23 @@ def same_order(view: dict[str, Any] | None) -> dict[str, Any]:
     unique |= {"created_at", "updated_at", "sent_at"}
     items = [{k: v for k, v in i.items() if k != "id"} for i in view["items"]]
     return {**{k: v for k, v in view.items() if k not in unique}, "items": items}
+
+
+async def test_the_views_times_are_each_events_own(
+    pos: Pos, projector: Projector, read_models: ReadModels
+) -> None:
+    """created, sent and updated at three different times (each command one second later)."""
+    order_id, (grill,) = await pos.place("grill", fire=False)  # 18:00:00
+    await pos.run(FireItems(order_id))  # 18:00:01
+    await pos.run(BumpItem(order_id, grill))  # 18:00:02
+    await settled(projector, pos)
+    view = await read_models.get_order(order_id)
+    assert view is not None
+    assert (view["created_at"], view["sent_at"], view["updated_at"]) == (
+        "2026-11-25T18:00:00.000000+00:00",
+        "2026-11-25T18:00:01.000000+00:00",
+        "2026-11-25T18:00:02.000000+00:00",
+    )
 
 
 async def test_a_stream_written_with_the_old_status_event_projects_like_a_new_one(
@@ -512,6 +535,7 @@ def test_stored_time_is_what_sqlalchemy_stores_on_sqlite(value: datetime) -> Non
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     assert stored_time(value) == process(as_utc(value))
+    assert stored_iso(iso(value)) == stored_time(value)  # from the view's text
 
 
 # --- broadcaster ------------------------------------------------------------------------
