@@ -800,8 +800,8 @@ def _facts(change: OrderChange) -> Facts:
     before, after = change.before, change.after
     return (
         change.view,
-        before.order.status.value if before else None,
-        after.order.status.value if after else None,
+        before.order.status._value_ if before else None,
+        after.order.status._value_ if after else None,
         after is not None and after.order.fired_ever,
         after is not None and after.in_kitchen,
         before is not None and before.in_kitchen,

@@ -174,7 +174,12 @@ class KitchenProjection:
                 if before is not None:
                     off_board.append(order_id)
                 continue
-            tickets.append(ticket_values(after) if plain else ticket_row(after))
+            if plain:
+                view = change.view
+                assert view is not None  # after is not None
+                tickets.append(ticket_values(after, view))
+            else:
+                tickets.append(ticket_row(after))
             lines = kitchen_items(after.order)
             if before is not None:
                 if before.in_kitchen and kitchen_items(before.order) == lines:
@@ -228,8 +233,8 @@ def view_row(tracked: TrackedOrder, view: JSON) -> dict[str, Any]:
         "id": order.order_id,
         "number": meta.number,
         "business_day": order.business_day,
-        "status": order.status.value,
-        "order_type": order.order_type.value,
+        "status": order.status._value_,
+        "order_type": order.order_type._value_,
         "table_number": order.table_number,
         "version": order.version,
         "position": meta.position,
@@ -248,9 +253,9 @@ def ticket_row(tracked: TrackedOrder) -> dict[str, Any]:
     return {
         "order_id": order.order_id,
         "number": meta.number,
-        "order_type": order.order_type.value,
+        "order_type": order.order_type._value_,
         "table_number": order.table_number,
-        "status": order.status.value,
+        "status": order.status._value_,
         "notes": order.notes,
         "sent_at": as_utc(meta.sent_at),
         "sent_position": meta.sent_position,
@@ -271,7 +276,7 @@ def ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any
             "modifiers": dumps(list(item.modifiers)),
             "notes": item.notes,
             "station": item.station,
-            "status": item.status.value,
+            "status": item.status._value_,
         }
 
 
@@ -279,20 +284,20 @@ def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
     """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``).
 
     ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``)."""
-    order, meta = tracked.order, tracked.meta
+    meta = tracked.meta
     created, updated, sent = view["created_at"], view["updated_at"], view["sent_at"]
     stored_created = stored_iso(created)
     stored_updated = stored_created if updated == created else stored_iso(updated)
     stored_sent = None if sent is None else stored_iso(sent)
     return (
-        order.order_id,
-        meta.number,
-        order.business_day,
-        order.status.value,
-        order.order_type.value,
-        order.table_number,
-        order.version,
-        meta.position,
+        view["id"],
+        view["number"],
+        view["business_day"],
+        view["status"],
+        view["order_type"],
+        view["table_number"],
+        view["version"],
+        view["position"],
         meta.created_position,
         stored_created,
         stored_updated,
@@ -301,18 +306,19 @@ def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
     )
 
 
-def ticket_values(tracked: TrackedOrder) -> tuple[Any, ...]:
-    """``ticket_row`` as stored on SQLite, in ``kitchen_tickets`` column order."""
+def ticket_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
+    """``ticket_row`` as stored on SQLite, in ``kitchen_tickets`` column order; ``view`` is
+    ``render_order(tracked)`` (its ``sent_at`` text is the ticket's)."""
     order, meta = tracked.order, tracked.meta
-    assert meta.sent_at is not None
+    assert meta.sent_at is not None and view["sent_at"] is not None
     return (
         order.order_id,
         meta.number,
-        order.order_type.value,
+        order.order_type._value_,
         order.table_number,
-        order.status.value,
+        order.status._value_,
         order.notes,
-        stored_time(meta.sent_at),
+        stored_iso(view["sent_at"]),
         meta.sent_position,
         order.version,
         meta.position,
@@ -328,10 +334,10 @@ def ticket_item_values(order_id: str, lines: list[Item]) -> list[tuple[Any, ...]
             seq,
             item.name,
             item.quantity,
-            dumps(list(item.modifiers)),
+            dumps(list(item.modifiers)) if item.modifiers else "[]",
             item.notes,
             item.station,
-            item.status.value,
+            item.status._value_,
         )
         for seq, item in enumerate(lines)
     ]
