@@ -41,10 +41,12 @@ import contextlib
 import functools
 import itertools
 import logging
+import math
 import os
 import queue
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -408,6 +410,9 @@ class SqliteEventStore:
         for reader in readers:
             self._idle.put_nowait(reader)
         self._head = head
+        self._looked = -math.inf
+        """When this process last read the file's head (``time.monotonic()``, taken before
+        the read began)."""
         self._upcaster = upcaster
         self._poll_interval = poll_interval
         self._max_batch = max_batch
@@ -555,15 +560,23 @@ class SqliteEventStore:
         return decode_rows(cast(list[RawRow], rows), self._upcaster)
 
     async def head_position(self) -> int:
+        looked = time.monotonic()
         head = cast(int, (await self._fetch(_HEAD, ()))[0][0])
+        self._looked = max(self._looked, looked)
         self._advance(head)
         return head
 
     async def wait_for_events(self, after_position: int, timeout: float) -> int:
         if self._head > after_position:
             return self._head
-        # Another process may have written since the last poll: look once before waiting.
-        if await self.head_position() > after_position:
+        # Another process may have written since this one last read the file's head (a
+        # query, or its own last commit, which reads it under the write lock): look once
+        # before waiting, unless that was under a poll interval ago. While anyone waits,
+        # the poller looks every interval anyway, so another process's write is noticed
+        # within one interval either way; the projector, which waits again after every
+        # batch, skips a reader round trip per batch while this process writes.
+        recent = time.monotonic() - self._looked < self._poll_interval
+        if not recent and await self.head_position() > after_position:
             return self._head
         self._waiters += 1
         self._someone_waits.set()
@@ -631,6 +644,7 @@ class SqliteEventStore:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         requests = [pending.request for pending in batch]
+        looked = time.monotonic()
         try:
             outcomes, done = await self._executor.call(self._writer.write_batch, requests)
         except Exception as exc:  # the whole transaction failed: every append in it did
@@ -651,6 +665,7 @@ class SqliteEventStore:
                 pending.future.set_result(outcome)
             else:
                 pending.future.set_exception(outcome)
+        self._looked = max(self._looked, looked)  # the batch read the head after this
         self._remember(done)
         self._advance(done.head)
         if self._checkpointer is not None:
