@@ -152,9 +152,11 @@ class Projector:
         one_hop_writes: bool = False,
     ) -> None:
         """``one_hop_writes``: on an SQLite file, run each batch's write transaction in one
-        call on a thread of its own, through a plain ``sqlite3`` engine on the same file
-        (statements compiled as on ``engine``, but ``engine``'s event listeners, such as
-        the replay tooling's table renames, do not apply: leave it off for such engines)."""
+        call on a thread of its own (the store's writer thread when it has one), through a
+        plain ``sqlite3`` engine on the same file whose one connection it keeps: the default
+        handlers give their rows as ``PlainSql`` tuples, run on ``sqlite3`` directly; other
+        statements are compiled as on ``engine``. ``engine``'s event listeners, such as the
+        replay tooling's table renames, do not apply: leave it off for such engines."""
         if batch_size < 1 or cache_size < 1:
             raise ValueError("batch_size and cache_size must be at least 1")
         self._store = store

@@ -4,6 +4,12 @@ A projection handler turns a batch of ``OrderChange`` values into rows with Core
 statements, inside the projector's transaction. Handlers are told only changes
 past their own checkpoint, and each one writes the *final* state of every order
 the batch touched, so applying a change twice is harmless.
+
+On the projector's one-hop writer (SQLite, the server's path) the connection says
+``plain_sqlite``: the handlers and checkpoint writers then hand it ``PlainSql`` statements
+with tuples already in stored form (``view_values``, ``ticket_values`` …, the same rows
+as ``view_row``, ``ticket_row`` … through SQLAlchemy's bind processors), which run on
+``sqlite3`` as they are.
 """
 
 from __future__ import annotations
