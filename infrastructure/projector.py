@@ -44,7 +44,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
@@ -67,11 +67,12 @@ from domain.events import (
 )
 from domain.model import Order
 from domain.ports import JSON, EventStore, RecordedEvent, Upcaster
-from infrastructure.broadcast import Broadcaster, NullBroadcaster, ProjectedEvent
+from infrastructure.broadcast import Broadcaster, Facts, NullBroadcaster, ProjectedEvent
 from infrastructure.read_models.engine import WRITE_OPTION, sqlite_writer_engine
 from infrastructure.read_models.handlers import (
     GENERATION,
     NumberedOrder,
+    PlainSql,
     Projection,
     default_projections,
     load_checkpoints,
@@ -106,6 +107,7 @@ _T = TypeVar("_T")
 _InsertPlan = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]
 """An INSERT's SQL and, in parameter order, each parameter's name and bind processor."""
 _Reader = Callable[[], Awaitable[AsyncConnection]]
+_GENERATION_SQL: Final = f"SELECT position FROM {PROJECTION_CHECKPOINTS.name} WHERE name = ?"
 
 
 def _settle(future: asyncio.Future[None]) -> None:
@@ -150,9 +152,11 @@ class Projector:
         one_hop_writes: bool = False,
     ) -> None:
         """``one_hop_writes``: on an SQLite file, run each batch's write transaction in one
-        call on a thread of its own, through a plain ``sqlite3`` engine on the same file
-        (statements compiled as on ``engine``, but ``engine``'s event listeners, such as
-        the replay tooling's table renames, do not apply: leave it off for such engines)."""
+        call on a thread of its own (the store's writer thread when it has one), through a
+        plain ``sqlite3`` engine on the same file whose one connection it keeps: the default
+        handlers give their rows as ``PlainSql`` tuples, run on ``sqlite3`` directly; other
+        statements are compiled as on ``engine``. ``engine``'s event listeners, such as the
+        replay tooling's table renames, do not apply: leave it off for such engines."""
         if batch_size < 1 or cache_size < 1:
             raise ValueError("batch_size and cache_size must be at least 1")
         self._store = store
@@ -186,6 +190,8 @@ class Projector:
         self._sync_writer: Engine | None = (
             sqlite_writer_engine(engine, autocheckpoint=autocheckpoint) if one_hop_writes else None
         )
+        self._writer_conn: Connection | None = None
+        """The writer engine's one connection, kept open on the writer thread."""
         self._writer_thread: ThreadPoolExecutor | None = None
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Insert, _InsertPlan | None]] = {}
 
@@ -256,7 +262,7 @@ class Projector:
         self._stopping.set()
         await task
         if self._sync_writer is not None:
-            await self._run_writer(self._sync_writer.dispose)
+            await self._run_writer(self._close_writer)
         if self._writer_thread is not None:
             self._writer_thread.shutdown(wait=False)
             self._writer_thread = None
@@ -269,12 +275,16 @@ class Projector:
         if self.running:
             raise RuntimeError("the projector is running; stop it first")
         await self._load()
-        while batch := await self._store.read_all(self._position, self._batch_size):
-            try:
-                await self._process(batch)
-            except ProjectionFailed as exc:
-                await self._note_failure(exc)
-                raise
+        try:
+            while batch := await self._store.read_all(self._position, self._batch_size):
+                try:
+                    await self._process(batch)
+                except ProjectionFailed as exc:
+                    await self._note_failure(exc)
+                    raise
+        finally:
+            if self._writer_conn is not None:
+                await self._run_writer(self._release_writer)
         return self._position
 
     async def reset(self) -> None:
@@ -413,7 +423,13 @@ class Projector:
 
     def _write_sync(self, statements: _Statements, position: int) -> None:
         assert self._sync_writer is not None
-        with self._sync_writer.connect() as conn, conn.begin():
+        conn = self._writer_conn
+        if conn is None or conn.closed:
+            conn = self._writer_conn = self._sync_writer.connect()
+        if all(type(statement) is PlainSql for _, statement, _ in statements.calls):
+            self._write_plain(conn, statements, position)
+            return
+        with conn.begin():
             generation = conn.scalar(
                 select(PROJECTION_CHECKPOINTS.c.position).where(
                     PROJECTION_CHECKPOINTS.c.name == GENERATION
@@ -423,16 +439,58 @@ class Projector:
                 raise _ReadModelsSwapped
             for owner, statement, parameters in statements.calls:
                 try:
+                    if type(statement) is PlainSql:
+                        self._dbapi(conn).executemany(statement.sql, parameters)
+                        continue
                     prepared = self._prepared(statement, parameters)
                     if prepared is None:
                         conn.execute(statement, parameters)
                     else:
-                        dbapi = conn.connection.driver_connection
-                        assert dbapi is not None
-                        dbapi.executemany(*prepared)
+                        self._dbapi(conn).executemany(*prepared)
                 except Exception as exc:
                     names = [owner] if owner is not None else self._names
                     raise ProjectionFailed(names, position, exc) from exc
+
+    def _write_plain(self, conn: Connection, statements: _Statements, position: int) -> None:
+        """The transaction of a batch whose statements are all ``PlainSql`` (the handlers'
+        own, on SQLite): straight on the ``sqlite3`` connection, ``BEGIN IMMEDIATE`` as the
+        engine's ``begin`` would, without SQLAlchemy's per-transaction work."""
+        dbapi = self._dbapi(conn)
+        dbapi.execute("BEGIN IMMEDIATE")
+        try:
+            (generation,) = dbapi.execute(_GENERATION_SQL, (GENERATION,)).fetchone() or (0,)
+            if int(generation or 0) != self._generation:
+                raise _ReadModelsSwapped
+            for owner, statement, parameters in statements.calls:
+                try:
+                    dbapi.executemany(statement.sql, parameters)
+                except Exception as exc:
+                    names = [owner] if owner is not None else self._names
+                    raise ProjectionFailed(names, position, exc) from exc
+            dbapi.execute("COMMIT")
+        except BaseException:
+            if dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _dbapi(conn: Connection) -> Any:
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        return dbapi
+
+    def _release_writer(self) -> None:
+        """On the writer thread: give the writer's connection back (the next batch takes it
+        again)."""
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
+
+    def _close_writer(self) -> None:
+        """On the writer thread: close the writer's connection and its engine."""
+        assert self._sync_writer is not None
+        self._release_writer()
+        self._sync_writer.dispose()
 
     def _prepared(
         self, statement: Any, parameters: Any
@@ -656,10 +714,12 @@ async def rebuild(
 class _Statements:
     """Stands in for the write connection while the handlers and checkpoint writers run: it
     records each ``execute`` (they only write, and read nothing back), so that the whole
-    transaction then runs in one call on the projector's writer thread."""
+    transaction then runs in one call on the projector's writer thread. It takes the
+    handlers' ``PlainSql`` statements (``plain_sqlite``): they run on ``sqlite3`` directly."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        self.plain_sqlite = dialect.name == "sqlite"
         self.owner: str | None = None
         """The projection whose ``apply`` is running (a failing statement is blamed on it)."""
         self.calls: list[tuple[str | None, Any, Any]] = []
@@ -730,17 +790,24 @@ def next_meta(
 
 
 def projected_event(change: OrderChange) -> ProjectedEvent:
-    """What the broadcaster gets for ``change`` (public: Socket.IO resumes rebuild it)."""
+    """What the broadcaster gets for ``change`` (public: Socket.IO resumes rebuild it).
+
+    Its facts (the order view above all) are computed when first asked for: a broadcaster
+    routes only the events some room listens to. ``change`` is immutable once built (its
+    view is rendered from its ``after`` state, the same whenever it is rendered)."""
+    return ProjectedEvent.deferred(change.event, functools.partial(_facts, change))
+
+
+def _facts(change: OrderChange) -> Facts:
     before, after = change.before, change.after
-    return ProjectedEvent(
-        event=change.event,
-        order=change.view,
-        previous_status=before.order.status.value if before else None,
-        status=after.order.status.value if after else None,
-        sent=after is not None and after.order.fired_ever,
-        in_kitchen=after is not None and after.in_kitchen,
-        was_in_kitchen=before is not None and before.in_kitchen,
-        stations=_stations(change),
+    return (
+        change.view,
+        before.order.status._value_ if before else None,
+        after.order.status._value_ if after else None,
+        after is not None and after.order.fired_ever,
+        after is not None and after.in_kitchen,
+        before is not None and before.in_kitchen,
+        _stations(change),
     )
 
 

@@ -41,8 +41,12 @@ import contextlib
 import functools
 import itertools
 import logging
+import math
 import os
+import queue
 import sqlite3
+import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -321,13 +325,75 @@ class _Checkpointer:
         self._executor.shutdown(wait=False)
 
 
+class _WriterThread:
+    """The writer connection's thread: runs calls one at a time, in order, and hands each
+    result back to the event loop that asked.
+
+    What ``loop.run_in_executor`` on a one-thread pool does, with less work per call (it
+    runs twice per batch: the store's commit and the projector's transaction): no
+    ``concurrent.futures.Future`` (its condition variable and callbacks) chained to the
+    asyncio future, one ``call_soon_threadsafe`` per result. A call whose caller was
+    cancelled before the thread took it is skipped, as the pool would.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """Queue ``fn(*args)``; the future of its result (resolved on the calling loop)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._calls.put((loop, future, fn, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Let the thread end once it has run what is queued."""
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        calls = self._calls
+        while (call := calls.get()) is not None:
+            loop, future, fn, args = call
+            if future.cancelled():  # a plain read; at worst the call runs for no one
+                continue
+            try:
+                _resolve_soon(loop, future, fn(*args), None)
+            except BaseException as exc:
+                _resolve_soon(loop, future, None, exc)
+            del call, loop, future, fn, args  # nothing of it kept while idle
+
+
+_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+def _resolve_soon(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    result: Any,
+    error: BaseException | None,
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
+        loop.call_soon_threadsafe(_resolve, future, result, error)
+
+
+def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class SqliteEventStore:
     """An ``EventStore`` on an SQLite file; create it with ``await SqliteEventStore.open(...)``."""
 
     def __init__(
         self,
         *,
-        executor: ThreadPoolExecutor,
+        executor: _WriterThread,
         writer: _Writer,
         readers: list[aiosqlite.Connection],
         head: int,
@@ -344,6 +410,9 @@ class SqliteEventStore:
         for reader in readers:
             self._idle.put_nowait(reader)
         self._head = head
+        self._looked = -math.inf
+        """When this process last read the file's head (``time.monotonic()``, taken before
+        the read began)."""
         self._upcaster = upcaster
         self._poll_interval = poll_interval
         self._max_batch = max_batch
@@ -390,24 +459,21 @@ class SqliteEventStore:
             raise ValueError(f"checkpoint_interval must be > 0: {checkpoint_interval}")
         background = checkpoint_interval is not None
         file = Path(path)
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(1, thread_name_prefix="event-store-writer")
+        executor = _WriterThread("event-store-writer")
         connections: list[aiosqlite.Connection] = []
         try:
-            writer = await loop.run_in_executor(
-                executor, _Writer, str(file), sync, busy_timeout, not background
-            )
+            writer = await executor.call(_Writer, str(file), sync, busy_timeout, not background)
             try:
                 for _ in range(readers):
                     connections.append(await _open_reader(file, busy_timeout))
                 rows = list(await connections[0].execute_fetchall(_HEAD, ()))
             except BaseException:
-                await loop.run_in_executor(executor, writer.close)
+                await executor.call(writer.close)
                 raise
         except BaseException:
             for connection in connections:
                 await connection.close()
-            executor.shutdown(wait=False)
+            executor.shutdown()
             raise
         store = cls(
             executor=executor,
@@ -424,7 +490,7 @@ class SqliteEventStore:
                 str(file),
                 busy_timeout,
                 checkpoint_interval,
-                functools.partial(loop.run_in_executor, executor, writer.checkpoint),
+                functools.partial(executor.call, writer.checkpoint),
             )
         return store
 
@@ -461,7 +527,7 @@ class SqliteEventStore:
         (which sleeps 1, 2, 5, 10… ms between attempts).
         """
         self._check_open()
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        result = await self._executor.call(work)
         if self._checkpointer is not None:
             self._checkpointer.committed()
         return result
@@ -494,15 +560,23 @@ class SqliteEventStore:
         return decode_rows(cast(list[RawRow], rows), self._upcaster)
 
     async def head_position(self) -> int:
+        looked = time.monotonic()
         head = cast(int, (await self._fetch(_HEAD, ()))[0][0])
+        self._looked = max(self._looked, looked)
         self._advance(head)
         return head
 
     async def wait_for_events(self, after_position: int, timeout: float) -> int:
         if self._head > after_position:
             return self._head
-        # Another process may have written since the last poll: look once before waiting.
-        if await self.head_position() > after_position:
+        # Another process may have written since this one last read the file's head (a
+        # query, or its own last commit, which reads it under the write lock): look once
+        # before waiting, unless that was under a poll interval ago. While anyone waits,
+        # the poller looks every interval anyway, so another process's write is noticed
+        # within one interval either way; the projector, which waits again after every
+        # batch, skips a reader round trip per batch while this process writes.
+        recent = time.monotonic() - self._looked < self._poll_interval
+        if not recent and await self.head_position() > after_position:
             return self._head
         self._waiters += 1
         self._someone_waits.set()
@@ -533,8 +607,8 @@ class SqliteEventStore:
             await self._poll_task
         if self._checkpointer is not None:
             await self._checkpointer.close()
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
-        self._executor.shutdown(wait=False)
+        await self._executor.call(self._writer.close)
+        self._executor.shutdown()
         for reader in self._readers:
             await reader.close()
 
@@ -569,12 +643,10 @@ class SqliteEventStore:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        loop = asyncio.get_running_loop()
         requests = [pending.request for pending in batch]
+        looked = time.monotonic()
         try:
-            outcomes, done = await loop.run_in_executor(
-                self._executor, self._writer.write_batch, requests
-            )
+            outcomes, done = await self._executor.call(self._writer.write_batch, requests)
         except Exception as exc:  # the whole transaction failed: every append in it did
             _LOG.warning("event store write batch of %d failed: %r", len(batch), exc)
             for pending in batch:
@@ -593,6 +665,7 @@ class SqliteEventStore:
                 pending.future.set_result(outcome)
             else:
                 pending.future.set_exception(outcome)
+        self._looked = max(self._looked, looked)  # the batch read the head after this
         self._remember(done)
         self._advance(done.head)
         if self._checkpointer is not None:

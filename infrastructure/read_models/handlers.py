@@ -4,13 +4,19 @@ A projection handler turns a batch of ``OrderChange`` values into rows with Core
 statements, inside the projector's transaction. Handlers are told only changes
 past their own checkpoint, and each one writes the *final* state of every order
 the batch touched, so applying a change twice is harmless.
+
+On the projector's one-hop writer (SQLite, the server's path) the connection says
+``plain_sqlite``: the handlers and checkpoint writers then hand it ``PlainSql`` statements
+with tuples already in stored form (``view_values``, ``ticket_values`` …, the same rows
+as ``view_row``, ``ticket_row`` … through SQLAlchemy's bind processors), which run on
+``sqlite3`` as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import orjson
 from sqlalchemy import Table, delete, select
@@ -33,6 +39,73 @@ from infrastructure.read_models.views import OrderChange, TrackedOrder, kitchen_
 
 NumberedOrder = tuple[str, str, int]
 """``(order_id, business_day, number)``."""
+
+
+class PlainSql:
+    """SQL text for SQLite's ``executemany``, with one tuple of stored values per row.
+
+    A connection that says ``plain_sqlite = True`` (the projector's one-hop recorder, whose
+    statements go straight to a ``sqlite3`` connection) is given these instead of Core
+    statements: rows built as tuples in the table's column order, timestamps already in
+    SQLAlchemy's SQLite storage format (``stored_time``), so neither a dict per row nor a
+    bind processor per value is needed. The rows are those the Core statements write.
+    """
+
+    __slots__ = ("sql",)
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    def __repr__(self) -> str:
+        return f"PlainSql({self.sql!r})"
+
+
+def plain_sqlite(conn: object) -> bool:
+    """Whether ``conn`` takes ``PlainSql`` statements (see ``PlainSql``)."""
+    return getattr(conn, "plain_sqlite", False) is True
+
+
+async def _execute_plain(conn: AsyncConnection, statement: PlainSql, rows: list[Any]) -> None:
+    """Hand ``statement`` and its rows to a connection that takes them (``plain_sqlite``)."""
+    await cast(Any, conn).execute(statement, rows)
+
+
+def stored_time(value: datetime) -> str:
+    """``value`` as the read-model tables store it on SQLite: its UTC time as
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (what SQLAlchemy's bind processor writes after ``as_utc``)."""
+    return as_utc(value).isoformat(" ", "microseconds")[:26]
+
+
+def stored_iso(text: str) -> str:
+    """``stored_time`` of the instant ``iso()`` wrote as ``text`` (the view's times:
+    ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``)."""
+    return f"{text[:10]} {text[11:26]}"
+
+
+def _plain_upsert(table: Table, keys: tuple[str, ...]) -> PlainSql:
+    """``upsert(…)``'s SQLite statement with positional parameters in column order."""
+    names = [c.name for c in table.columns]
+    updated = [n for n in names if n not in keys]
+    return PlainSql(
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{n} = excluded.{n}" for n in updated)
+    )
+
+
+def _plain_delete(table: Table, key: str) -> PlainSql:
+    return PlainSql(f"DELETE FROM {table.name} WHERE {key} = ?")
+
+
+_VIEWS_UPSERT: Final = _plain_upsert(ORDER_VIEWS, ("id",))
+_VIEWS_DELETE: Final = _plain_delete(ORDER_VIEWS, "id")
+_TICKETS_UPSERT: Final = _plain_upsert(KITCHEN_TICKETS, ("order_id",))
+_TICKETS_DELETE: Final = _plain_delete(KITCHEN_TICKETS, "order_id")
+_ITEMS_UPSERT: Final = _plain_upsert(KITCHEN_TICKET_ITEMS, ("order_id", "item_id"))
+_ITEMS_DELETE: Final = _plain_delete(KITCHEN_TICKET_ITEMS, "order_id")
+_CHECKPOINTS_UPSERT: Final = _plain_upsert(PROJECTION_CHECKPOINTS, ("name",))
+_COUNTERS_UPSERT: Final = _plain_upsert(ORDER_NUMBER_COUNTERS, ("business_day",))
+_NUMBERS_UPSERT: Final = _plain_upsert(ORDER_NUMBERS, ("order_id",))
 
 
 class Projection(Protocol):
@@ -58,6 +131,17 @@ class OrderViewsProjection:
     async def apply(self, conn: AsyncConnection, changes: Sequence[OrderChange]) -> None:
         final = _last_per_order(changes)
         gone = [oid for oid, change in final.items() if change.view is None]
+        if plain_sqlite(conn):
+            values = [
+                view_values(c.after, c.view)
+                for c in final.values()
+                if c.after is not None and c.view is not None
+            ]
+            if gone:
+                await _execute_plain(conn, _VIEWS_DELETE, [(oid,) for oid in gone])
+            if values:
+                await _execute_plain(conn, _VIEWS_UPSERT, values)
+            return
         rows = [
             view_row(c.after, c.view)
             for c in final.values()
@@ -85,24 +169,43 @@ class KitchenProjection:
         for change in changes:
             first.setdefault(change.order_id, change)
         final = _last_per_order(changes)
+        plain = plain_sqlite(conn)
         off_board: list[str] = []
         rewrite_items: list[str] = []
-        tickets: list[dict[str, Any]] = []
-        items: list[dict[str, Any]] = []
+        tickets: list[Any] = []
+        items: list[Any] = []
         for order_id, change in final.items():
             before, after = first[order_id].before, change.after
             if after is None or not after.in_kitchen:
                 if before is not None:
                     off_board.append(order_id)
                 continue
-            tickets.append(ticket_row(after))
+            if plain:
+                view = change.view
+                assert view is not None  # after is not None
+                tickets.append(ticket_values(after, view))
+            else:
+                tickets.append(ticket_row(after))
             lines = kitchen_items(after.order)
             if before is not None:
                 if before.in_kitchen and kitchen_items(before.order) == lines:
                     continue
                 rewrite_items.append(order_id)
-            items.extend(ticket_item_rows(after.order.order_id, lines))
+            if plain:
+                items.extend(ticket_item_values(order_id, lines))
+            else:
+                items.extend(ticket_item_rows(order_id, lines))
         gone_items = off_board + rewrite_items
+        if plain:
+            if gone_items:
+                await _execute_plain(conn, _ITEMS_DELETE, [(oid,) for oid in gone_items])
+            if off_board:
+                await _execute_plain(conn, _TICKETS_DELETE, [(oid,) for oid in off_board])
+            if tickets:
+                await _execute_plain(conn, _TICKETS_UPSERT, tickets)
+            if items:
+                await _execute_plain(conn, _ITEMS_UPSERT, items)
+            return
         if gone_items:
             await conn.execute(
                 delete(KITCHEN_TICKET_ITEMS).where(KITCHEN_TICKET_ITEMS.c.order_id.in_(gone_items))
@@ -136,8 +239,8 @@ def view_row(tracked: TrackedOrder, view: JSON) -> dict[str, Any]:
         "id": order.order_id,
         "number": meta.number,
         "business_day": order.business_day,
-        "status": order.status.value,
-        "order_type": order.order_type.value,
+        "status": order.status._value_,
+        "order_type": order.order_type._value_,
         "table_number": order.table_number,
         "version": order.version,
         "position": meta.position,
@@ -156,9 +259,9 @@ def ticket_row(tracked: TrackedOrder) -> dict[str, Any]:
     return {
         "order_id": order.order_id,
         "number": meta.number,
-        "order_type": order.order_type.value,
+        "order_type": order.order_type._value_,
         "table_number": order.table_number,
-        "status": order.status.value,
+        "status": order.status._value_,
         "notes": order.notes,
         "sent_at": as_utc(meta.sent_at),
         "sent_position": meta.sent_position,
@@ -179,8 +282,71 @@ def ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any
             "modifiers": dumps(list(item.modifiers)),
             "notes": item.notes,
             "station": item.station,
-            "status": item.status.value,
+            "status": item.status._value_,
         }
+
+
+def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
+    """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``).
+
+    ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``)."""
+    meta = tracked.meta
+    created, updated, sent = view["created_at"], view["updated_at"], view["sent_at"]
+    stored_created = stored_iso(created)
+    stored_updated = stored_created if updated == created else stored_iso(updated)
+    stored_sent = None if sent is None else stored_iso(sent)
+    return (
+        view["id"],
+        view["number"],
+        view["business_day"],
+        view["status"],
+        view["order_type"],
+        view["table_number"],
+        view["version"],
+        view["position"],
+        meta.created_position,
+        stored_created,
+        stored_updated,
+        stored_sent,
+        dumps(view),
+    )
+
+
+def ticket_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
+    """``ticket_row`` as stored on SQLite, in ``kitchen_tickets`` column order; ``view`` is
+    ``render_order(tracked)`` (its ``sent_at`` text is the ticket's)."""
+    order, meta = tracked.order, tracked.meta
+    assert meta.sent_at is not None and view["sent_at"] is not None
+    return (
+        order.order_id,
+        meta.number,
+        order.order_type._value_,
+        order.table_number,
+        order.status._value_,
+        order.notes,
+        stored_iso(view["sent_at"]),
+        meta.sent_position,
+        order.version,
+        meta.position,
+    )
+
+
+def ticket_item_values(order_id: str, lines: list[Item]) -> list[tuple[Any, ...]]:
+    """``ticket_item_rows`` as stored on SQLite, in ``kitchen_ticket_items`` column order."""
+    return [
+        (
+            order_id,
+            item.item_id,
+            seq,
+            item.name,
+            item.quantity,
+            dumps(list(item.modifiers)) if item.modifiers else "[]",
+            item.notes,
+            item.station,
+            item.status._value_,
+        )
+        for seq, item in enumerate(lines)
+    ]
 
 
 # --- checkpoints and counters ------------------------------------------------------------
@@ -208,6 +374,12 @@ async def save_checkpoints(
     conn: AsyncConnection, positions: Mapping[str, int], now: datetime
 ) -> None:
     """Set each named checkpoint to its position and clear its last error."""
+    if plain_sqlite(conn):
+        at = stored_time(now)
+        values = [(n, p, at, None) for n, p in positions.items()]
+        if values:
+            await _execute_plain(conn, _CHECKPOINTS_UPSERT, values)
+        return
     rows = [
         {"name": n, "position": p, "updated_at": now, "last_error": None}
         for n, p in positions.items()
@@ -240,6 +412,10 @@ async def load_counters(conn: AsyncConnection) -> dict[str, int]:
 
 
 async def save_counters(conn: AsyncConnection, counters: Mapping[str, int]) -> None:
+    if plain_sqlite(conn):
+        if counters:
+            await _execute_plain(conn, _COUNTERS_UPSERT, list(counters.items()))
+        return
     rows = [{"business_day": d, "last_number": n} for d, n in counters.items()]
     if rows:
         await conn.execute(upsert(conn, ORDER_NUMBER_COUNTERS, ("business_day",)), rows)
@@ -247,6 +423,10 @@ async def save_counters(conn: AsyncConnection, counters: Mapping[str, int]) -> N
 
 async def save_numbers(conn: AsyncConnection, numbered: Sequence[NumberedOrder]) -> None:
     """Remember each order's ticket number (discarded orders' too)."""
+    if plain_sqlite(conn):
+        if numbered:
+            await _execute_plain(conn, _NUMBERS_UPSERT, list(numbered))
+        return
     rows = [{"order_id": o, "business_day": d, "number": n} for o, d, n in numbered]
     if rows:
         await conn.execute(upsert(conn, ORDER_NUMBERS, ("order_id",)), rows)

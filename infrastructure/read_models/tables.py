@@ -142,7 +142,10 @@ READ_MODEL_TABLES: tuple[Table, ...] = (
 
 def as_utc(value: datetime) -> datetime:
     """The instant in UTC; a naive value (SQLite gives those back) is taken as UTC."""
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:  # the common case (events' times are UTC): nothing to convert
+        return value
+    if zone is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

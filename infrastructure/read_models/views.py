@@ -112,24 +112,38 @@ def order_total(order: Order) -> int:
 
 
 def render_order(tracked: TrackedOrder) -> JSON:
-    """The order view (the shape every read of an order returns)."""
+    """The order view (the shape every read of an order returns).
+
+    Enum members give their value as ``_value_`` (the plain ``str``): ``.value`` is a
+    property, a Python call per field, on the projector's path for every order."""
     order, meta = tracked.order, tracked.meta
+    # The three times are often one instant (an order placed and fired by one command):
+    # each distinct one is formatted once.
+    created_at, updated_at, sent_at = meta.created_at, meta.updated_at, meta.sent_at
+    created = iso(created_at)
+    updated = created if updated_at == created_at else iso(updated_at)
+    if sent_at is None:
+        sent = None
+    elif sent_at == updated_at:
+        sent = updated
+    else:
+        sent = created if sent_at == created_at else iso(sent_at)
     return {
         "id": order.order_id,
         "number": meta.number,
         "business_day": order.business_day,
-        "order_type": order.order_type.value,
+        "order_type": order.order_type._value_,
         "table_number": order.table_number,
         "guest_count": order.guest_count,
         "notes": order.notes,
-        "status": order.status.value,
+        "status": order.status._value_,
         "cancel_reason": order.cancel_reason,
         "version": order.version,
         "position": meta.position,
         "total": order_total(order),
-        "created_at": iso(meta.created_at),
-        "updated_at": iso(meta.updated_at),
-        "sent_at": iso(meta.sent_at) if meta.sent_at is not None else None,
+        "created_at": created,
+        "updated_at": updated,
+        "sent_at": sent,
         "items": [_render_item(item) for item in order.items],
     }
 
@@ -144,7 +158,7 @@ def _render_item(item: Item) -> JSON:
         "modifiers": list(item.modifiers),
         "notes": item.notes,
         "station": item.station,
-        "status": item.status.value,
+        "status": item.status._value_,
         "void_reason": item.void_reason,
     }
 
@@ -163,7 +177,7 @@ def ticket_item(item: Item) -> JSON:
         "modifiers": list(item.modifiers),
         "notes": item.notes,
         "station": item.station,
-        "status": item.status.value,
+        "status": item.status._value_,
     }
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.codec import to_new_event
@@ -25,6 +28,7 @@ from domain.commands import (
     ChangeStatus,
     Command,
     DiscardOrder,
+    FireItems,
     PlaceOrder,
     RecallItem,
     VoidItem,
@@ -43,7 +47,13 @@ from infrastructure.read_models import (
     create_engine,
     default_projections,
 )
-from infrastructure.read_models.tables import PROJECTION_CHECKPOINTS, READ_MODEL_TABLES
+from infrastructure.read_models.handlers import stored_iso, stored_time
+from infrastructure.read_models.tables import (
+    PROJECTION_CHECKPOINTS,
+    READ_MODEL_TABLES,
+    as_utc,
+    iso,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +64,16 @@ WAIT = 10.0
 
 
 # --- fixtures and helpers (test_read_models imports these) ------------------------------
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["core", "one-hop"])
+def one_hop_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every test here runs twice: with the projector's Core statements on aiosqlite, and as
+    the server runs it (``one_hop_writes``: the handlers' plain rows on ``sqlite3``)."""
+    defaults = Projector.__init__.__kwdefaults__
+    assert defaults is not None
+    monkeypatch.setitem(defaults, "one_hop_writes", request.param)
+    return bool(request.param)
 
 
 class StepClock:
@@ -256,6 +276,23 @@ def same_order(view: dict[str, Any] | None) -> dict[str, Any]:
     return {**{k: v for k, v in view.items() if k not in unique}, "items": items}
 
 
+async def test_the_views_times_are_each_events_own(
+    pos: Pos, projector: Projector, read_models: ReadModels
+) -> None:
+    """created, sent and updated at three different times (each command one second later)."""
+    order_id, (grill,) = await pos.place("grill", fire=False)  # 18:00:00
+    await pos.run(FireItems(order_id))  # 18:00:01
+    await pos.run(BumpItem(order_id, grill))  # 18:00:02
+    await settled(projector, pos)
+    view = await read_models.get_order(order_id)
+    assert view is not None
+    assert (view["created_at"], view["sent_at"], view["updated_at"]) == (
+        "2026-11-25T18:00:00.000000+00:00",
+        "2026-11-25T18:00:01.000000+00:00",
+        "2026-11-25T18:00:02.000000+00:00",
+    )
+
+
 async def test_a_stream_written_with_the_old_status_event_projects_like_a_new_one(
     pos: Pos,
     store: EventStore,
@@ -441,6 +478,64 @@ async def test_rebuild_in_place_and_with_a_tiny_cache_gives_the_same_rows(
     await tiny_cache.reset()
     assert await tiny_cache.catch_up() == pos.position
     assert await dump(engine) == before
+
+
+def stored_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every read-model row as SQLite stores it (text as written: no type processing), sorted;
+    checkpoints without their wall-clock column."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with closing(sqlite3.connect(path)) as conn:
+        for table in READ_MODEL_TABLES:
+            names = [
+                c.name
+                for c in table.columns
+                if not (table is PROJECTION_CHECKPOINTS and c.name == "updated_at")
+            ]
+            rows = conn.execute(f"SELECT {', '.join(names)} FROM {table.name}")
+            out[table.name] = sorted(rows)
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 500])
+async def test_one_hop_plain_rows_are_the_rows_core_statements_write(
+    pos: Pos, store: EventStore, tmp_path: Path, batch_size: int
+) -> None:
+    await busy_service(pos, 6)
+    order_id, (grill,) = await pos.place("grill")
+    await pos.run(BumpItem(order_id, grill))
+    await pos.run(ChangeStatus(order_id, OrderStatus.SERVED))  # off the board
+    cancelled, _ = await pos.place("bar")
+    await pos.run(ChangeStatus(cancelled, OrderStatus.CANCELLED, "guest left"))
+    written: dict[bool, dict[str, list[tuple[Any, ...]]]] = {}
+    for one_hop in (False, True):
+        path = tmp_path / f"one-hop-{one_hop}.db"
+        engine = create_engine(db_url(path))
+        try:
+            projector = Projector(store, engine, batch_size=batch_size, one_hop_writes=one_hop)
+            assert await projector.catch_up() == pos.position
+        finally:
+            await engine.dispose()
+        written[one_hop] = stored_rows(path)
+    assert all(written[True][table] for table in written[True] if table != "kitchen_tickets")
+    assert written[True] == written[False]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 25, 18, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 18, 0, 1, 7, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+        datetime(999, 1, 2, 3, 4, 5, 999_999, tzinfo=UTC),
+        datetime(2026, 11, 25, 23, 59, 59, 500_000),  # naive: taken as UTC
+    ],
+)
+def test_stored_time_is_what_sqlalchemy_stores_on_sqlite(value: datetime) -> None:
+    dialect = sqlite.dialect()
+    column = PROJECTION_CHECKPOINTS.c.updated_at
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    assert stored_time(value) == process(as_utc(value))
+    assert stored_iso(iso(value)) == stored_time(value)  # from the view's text
 
 
 # --- broadcaster ------------------------------------------------------------------------

@@ -190,6 +190,28 @@ async def test_wait_for_events_notices_another_instance_by_polling(url: str) -> 
         await writer.close()
 
 
+async def test_a_wait_right_after_its_own_commit_notices_another_instance_by_polling(
+    url: str,
+) -> None:
+    """Right after its own commit (which read the file's head) a store waits without looking
+    again; another instance's write in between is still seen within about a poll interval."""
+    watcher = await open_event_store(url, poll_interval=0.3)
+    writer = await open_event_store(url)
+    try:
+        await watcher.append("w", [new_event(data={"append": "own"})], NO_STREAM)
+        await writer.append("s", [new_event(data={"append": "other"})], NO_STREAM)
+        started = time.monotonic()
+        assert await watcher.wait_for_events(1, timeout=20) == 2
+        assert time.monotonic() - started < 3  # the poller's, not the timeout
+        await anyio.sleep(0.35)  # its last look is a poll interval old: it looks at once
+        await writer.append("s", [new_event(data={"append": "later"})], 1)
+        with anyio.fail_after(0.25):
+            assert await watcher.wait_for_events(2, timeout=20) == 3
+    finally:
+        await writer.close()
+        await watcher.close()
+
+
 async def test_reads_behind_the_head_from_memory_equal_reads_from_the_file(url: str) -> None:
     """``read_all`` answers from the in-memory tail what the file holds: same events, no gap
     where another instance wrote in between, and a file read once the tail has moved on."""
