@@ -22,9 +22,10 @@ socket that has anything in flight.
 
 Recent events are kept in a ring (``history_size`` events) for resumes; an entry
 routes and encodes a room's message the first time a resume or a live listener
-needs it, and keeps its text (bytes only: ``_Entry``). Joins that are catching up (``resume.py``) register a
-``CatchUp``: while it is active, every message for its room is also appended to
-its ``pending`` list, so nothing published during the catch-up is missed.
+needs it, and keeps its text (bytes only: ``_Entry``). Joins that are catching up
+(``resume.py``) register a ``CatchUp``: while it is active, every message for its room
+is also appended to its ``pending`` list, so nothing published during the catch-up is
+missed.
 """
 
 from __future__ import annotations
