@@ -89,6 +89,7 @@ _Row = tuple[int, str, int, str, int, str, str, str]
 """``(position, stream_id, stream_version, type, schema_version, data, metadata,
 recorded_at)`` as stored."""
 _NO_LIMIT: Final = 2**62
+_DIALECT: Final = sqlite.dialect()
 
 
 class _Folded:
@@ -146,34 +147,62 @@ def _at(metadata: str, recorded_at: str) -> datetime:
 
 class _Upsert:
     """``INSERT … ON CONFLICT (keys) DO UPDATE`` of every column (as ``handlers.upsert``)
-    with named parameters; ``rows`` applies the dialect's bind processors to the rows (the
-    row builders' fresh dicts, changed in place) as SQLAlchemy would."""
+    with positional parameters; ``rows`` turns the row builders' dicts into tuples of the
+    values SQLAlchemy would bind (its bind processors applied; SQLite's ``DATETIME`` one
+    by ``_datetime_text``: the same text, faster)."""
 
     def __init__(self, table: Table, keys: tuple[str, ...], prefix: str, dialect: Dialect) -> None:
         names = [c.name for c in table.columns]
         updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
         self.sql = (
             f"INSERT INTO {prefix}{table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join(f':{n}' for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)}) "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
         )
-        processors = [
-            (c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in table.columns
-        ]
-        self._processors = [(n, p) for n, p in processors if p is not None]
+        namespace: dict[str, Any] = {}
+        values = []
+        for column in table.columns:
+            impl = column.type.dialect_impl(dialect)
+            process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
+            value = f"row[{column.name!r}]"
+            if process is not None:
+                if isinstance(impl, sqlite.DATETIME) and impl._storage_format == _DATETIME_FORMAT:
+                    process = _datetime_text(process)
+                namespace[f"p_{column.name}"] = process
+                value = f"p_{column.name}({value})"
+            values.append(value)
+        # the source holds only the table's column names
+        exec(f"def values(row):\n    return ({', '.join(values)},)", namespace)
+        self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = namespace["values"]
 
-    def rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for name, process in self._processors:
-            for row in rows:
-                row[name] = process(row[name])
-        return rows
+    def rows(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        values = self._values
+        return [values(row) for row in rows]
+
+
+_DATETIME_FORMAT: Final = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+"""SQLAlchemy's default storage format of SQLite ``DATETIME`` (the read models' columns)."""
+
+
+def _datetime_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLAlchemy's SQLite ``DATETIME`` bind processor ``process`` (``_DATETIME_FORMAT``:
+    the time's fields as they are, any zone dropped), by ``isoformat`` for a datetime."""
+
+    def text(value: Any) -> Any:
+        if type(value) is datetime:
+            return value.isoformat(" ", "microseconds")[:26]
+        return process(value)  # None, a date, or its refusal
+
+    return text
 
 
 class _Statements:
     """The SQL of a batch, on the tables named ``prefix`` + the live name."""
 
     def __init__(self, prefix: str) -> None:
-        dialect = sqlite.dialect()
+        dialect = _DIALECT
         self.views = _Upsert(ORDER_VIEWS, ("id",), prefix, dialect)
         self.tickets = _Upsert(KITCHEN_TICKETS, ("order_id",), prefix, dialect)
         self.items = _Upsert(KITCHEN_TICKET_ITEMS, ("order_id", "item_id"), prefix, dialect)
@@ -247,14 +276,20 @@ class BulkProjector:
         the position reached. Raises ``ProjectionFailed`` at an event that does not fold
         (the batches before it are committed)."""
         conn = await asyncio.to_thread(self._connect)
+        loop = asyncio.get_running_loop()
         writing: asyncio.Future[None] | None = None
         try:
-            while rows := self._read():
+            rows = self._read()
+            while rows:
                 statements = self._fold(rows)
                 if writing is not None:
                     await self._committed(writing)
-                writing = asyncio.ensure_future(asyncio.to_thread(_commit, conn, statements))
+                following = self._read()  # before the write starts: reads beside it are slower
+                # submitted at once (``to_thread`` would start it only at the next await,
+                # after the next batch is folded: no overlap)
+                writing = loop.run_in_executor(None, _commit, conn, statements)
                 self._writing_to = rows[-1][0]
+                rows = following
             if writing is not None:
                 await self._committed(writing)
         finally:
