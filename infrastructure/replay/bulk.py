@@ -43,7 +43,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.business_day import OrderNumbering
-from domain.codec import decode
+from domain.codec import Decoder, decode, decoder
 from domain.decider import evolve
 from domain.events import OrderPlaced
 from domain.model import FINAL_STATUSES, Order
@@ -264,6 +264,8 @@ class BulkProjector:
         self._numbers: dict[str, int] = {}
         """Every order's number, for a refold of an order dropped from ``_orders``."""
         self._numbering = OrderNumbering()
+        self._decoders: dict[tuple[str, int], Decoder] = {}
+        """``decode`` per (type, schema version) met so far."""
 
     @property
     def position(self) -> int:
@@ -349,26 +351,34 @@ class BulkProjector:
         orders, numbering = self._orders, self._numbering
         touched: dict[str, _Folded] = {}
         numbered: list[tuple[str, str, int]] = []
-        loads, placed = orjson.loads, OrderPlaced
+        loads, placed, decoders = orjson.loads, OrderPlaced, self._decoders
         for row in rows:
-            stream_id = row[1]
+            position, stream_id, _, type_name, version, data, metadata, recorded_at = row
             try:
-                event = decode(row[3], loads(row[5]), row[4])
+                parsed = loads(data)  # first, as in ``decode(type, loads(data), version)``
+                event = (decoders.get((type_name, version)) or self._decoder(row))(parsed)
                 if isinstance(event, placed):  # a new order, even on a used stream (as live)
                     order = evolve(None, event)
                     day = order.business_day
                     number = numbering.next_number(day)
                     numbered.append((order.order_id, day, number))
                     self._numbers[order.order_id] = number
-                    folded = _Folded(order, number, _at(row[6], row[7]), row)
+                    folded = _Folded(order, number, _at(metadata, recorded_at), row)
                     previous = orders.get(stream_id)
                     folded.stored = previous is not None and previous.stored
                     orders[stream_id] = folded
                 else:
                     folded = orders.get(stream_id) or self._refold(row)
-                    self._advance(folded, evolve(folded.order, event), row)
+                    # ``_advance``, inline: this runs for every event
+                    folded.order = order = evolve(folded.order, event)
+                    folded.position = position
+                    folded.metadata = metadata
+                    folded.recorded_at = recorded_at
+                    if folded.sent_at is None and order.fired_ever:
+                        folded.sent_at = _at(metadata, recorded_at)
+                        folded.sent_position = position
             except Exception as exc:
-                raise ProjectionFailed(self._names, row[0], exc) from exc
+                raise ProjectionFailed(self._names, position, exc) from exc
             touched[stream_id] = folded
         statements = self._statements(touched.values(), numbered, rows[-1][0])
         self._folded_to = rows[-1][0]
@@ -378,14 +388,22 @@ class BulkProjector:
                 orders.pop(stream_id, None)  # no command changes it any more
         return statements
 
+    def _decoder(self, row: _Row) -> Decoder:
+        """``domain.codec.decode`` for the type and schema version of ``row``, kept for the
+        rows of that kind that follow (it raises what ``decode`` would for this row)."""
+        key = (row[3], row[4])
+        decode_data = self._decoders[key] = decoder(*key)
+        return decode_data
+
     @staticmethod
     def _advance(folded: _Folded, order: Order, row: _Row) -> None:
-        """``projector.next_meta`` on the order's record: it is now at ``row``."""
+        """``projector.next_meta`` on the order's record: it is now at ``row`` (``_fold``
+        does the same inline)."""
         folded.order = order
         folded.position = row[0]
         folded.metadata = row[6]
         folded.recorded_at = row[7]
-        if order.fired_ever and folded.sent_at is None:
+        if folded.sent_at is None and order.fired_ever:
             folded.sent_at = _at(row[6], row[7])
             folded.sent_position = row[0]
 
