@@ -7,12 +7,14 @@ tables and leaves exactly the rows, ticket numbers, checkpoints and counters the
 - rows come from a plain cursor (no ``RecordedEvent``, no datetime per event); an event's
   metadata is decoded only where its time is shown (an order's placement, first firing,
   and last event in a batch);
-- each event is decoded by ``domain.codec.decode`` and folded onto its order by
+- each event is decoded by ``domain.codec.decoder``'s function for its type and schema
+  version (``decode`` without the per-call lookups) and folded onto its order by
   ``domain.decider.evolve``; orders stay in memory while they can still change (no cache
   lookups, no per-event ``OrderChange``, no view per event);
 - per batch, in one write transaction: each order the batch touched gets its final rows
   (its view rendered once, its ticket and lines), then the numbers, counters and
-  checkpoints, as executemany of plain SQL with SQLAlchemy's bind processors applied.
+  checkpoints, as executemany of plain SQL with positional rows, the values SQLAlchemy's
+  bind processors give; the transaction runs in a thread while the next batch is folded.
 
 Why the rows are the live projector's: its handlers write, per batch, the *final* state
 of every order the batch touched (upserts and deletes keyed by order), so the tables after
