@@ -290,7 +290,9 @@ class BulkProjector:
                     await self._committed(writing)
                 following = self._read()  # before the write starts: reads beside it are slower
                 # submitted at once (``to_thread`` would start it only at the next await,
-                # after the next batch is folded: no overlap)
+                # after the next batch is folded). It overlaps the fold less than it could:
+                # executemany takes the GIL back after every row's step, and waits for it
+                # while this thread folds, so most of it still runs at ``_committed``.
                 writing = loop.run_in_executor(None, _commit, conn, statements)
                 self._writing_to = rows[-1][0]
                 rows = following
