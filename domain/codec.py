@@ -8,7 +8,13 @@ shape before it is decoded.
 
 The per-class encoders and decoders are built once from the dataclass fields
 (no ``dataclasses.asdict``: it deep-copies every value and was several times
-slower in the replay benchmark this module is on the path of).
+slower in the replay benchmark this module is on the path of). Decoding runs a
+function compiled per class (``_compile_decoder``: one line per field, enums by a
+dict lookup, no per-field dispatch); anything it does not expect (a value of
+another shape, a missing field, an unknown enum value) is decoded again by the
+generic field loop, so results and errors are the generic decoder's.
+``decoder(type_name, schema_version)`` gives the whole of ``decode`` for one
+stored type and version as a function of the data (what a replay calls per row).
 
 To change an event's shape: bump its entry in ``CURRENT_VERSIONS`` and register
 in ``default_upcasters`` a function from the old data to the new, e.g.::
@@ -34,11 +40,13 @@ from domain.ports import JSON, NewEvent, RecordedEvent, Upcaster
 __all__ = [
     "CURRENT_VERSIONS",
     "CodecError",
+    "Decoder",
     "UnknownEventType",
     "UnsupportedSchemaVersion",
     "Upcasters",
     "decode",
     "decode_recorded",
+    "decoder",
     "default_upcasters",
     "encode",
     "to_new_event",
@@ -140,8 +148,38 @@ def decode(
     current = CURRENT_VERSIONS[type_name]
     if schema_version is not None and schema_version != current:
         data = _upcast(type_name, schema_version, current, data, upcasters or _default())
-    event: Event = codec.decode(data)
+    event: Event = codec.fast_decode(data)
     return event
+
+
+Decoder = Callable[[JSON], Event]
+"""Stored data of one type and schema version -> the event (see ``decoder``)."""
+
+
+def decoder(
+    type_name: str, schema_version: int | None = None, upcasters: Upcaster | None = None
+) -> Decoder:
+    """``decode(type_name, data, schema_version, upcasters)`` as a function of ``data``:
+    the same events and the same errors, without the per-call lookups. Build it once per
+    (type, schema version) and call it for every row of that kind (a replay keeps a dict
+    of them). Raises at once what ``decode`` would raise for any data: an unknown type, a
+    version newer than current. ``CURRENT_VERSIONS`` is read when it is built.
+    """
+    codec = _CODECS.get(type_name)
+    if codec is None:
+        raise UnknownEventType(type_name)
+    current = CURRENT_VERSIONS[type_name]
+    fast: Decoder = codec.fast_decode
+    if schema_version is None or schema_version == current:
+        return fast
+    if schema_version > current:
+        raise UnsupportedSchemaVersion(type_name, schema_version, current)
+    upcaster = upcasters or _default()
+
+    def upcast_and_decode(data: JSON) -> Event:
+        return fast(_upcast(type_name, schema_version, current, data, upcaster))
+
+    return upcast_and_decode
 
 
 def decode_recorded(recorded: RecordedEvent, upcasters: Upcaster | None = None) -> Event:
@@ -182,7 +220,11 @@ _MISSING: Final = object()
 
 
 class _ClassCodec:
-    """Encodes and decodes one dataclass; a converter of None means "as is"."""
+    """Encodes and decodes one dataclass; a converter of None means "as is".
+
+    ``decode`` is the generic field loop (the reference, and the path of every error);
+    ``fast_decode`` the compiled decoder, which falls back to it on anything unexpected.
+    """
 
     def __init__(self, cls: type[Any]) -> None:
         self.cls = cls
@@ -192,6 +234,7 @@ class _ClassCodec:
             to_json, from_json = _converters(hints[field.name])
             default = _MISSING if field.default is dataclasses.MISSING else field.default
             self.fields.append((field.name, to_json, from_json, default))
+        self.fast_decode: _Convert = _compile_decoder(cls, self.decode)
 
     def encode(self, obj: Any) -> JSON:
         out: JSON = {}
@@ -246,6 +289,146 @@ def _tuple_of(convert: _Convert | None) -> _Convert:
     if convert is None:
         return tuple
     return lambda values: tuple(convert(value) for value in values)
+
+
+# --- compiled decoders ----------------------------------------------------------------
+
+
+class _Unexpected(Exception):
+    """Data the compiled decoder leaves to the generic one (never escapes this module)."""
+
+
+def _unexpected(value: object = None) -> Any:
+    raise _Unexpected
+
+
+def _compile_decoder(cls: type[Any], generic: _Convert) -> _Convert:
+    """A decoder for ``cls`` compiled once: the generic decoder's result for the data JSON
+    gives (a dict; lists for sequences), computed with one line per field.
+
+    Each field is read as the generic loop reads it (``data[name]``, or ``data.get(name,
+    default)``), None passes through as there, an enum value is looked up in a dict of the
+    enum's values, a tuple is built from a list (nested dataclasses by their own compiled
+    builder). The object is filled as an instance of a plain class with the same slots and
+    then given ``cls`` as its class (as ``domain.decider``'s copier does; no frozen
+    ``__init__``), or built with ``cls(...)`` where that switch does not fit.
+
+    Whatever else it meets (not a dict, not a list, a missing field, a value the enum does
+    not have, any exception) it hands the data, unchanged, to ``generic``: the result, or
+    the error, is the generic decoder's own.
+    """
+    source = _Source()
+    body = _decoder_body(cls, source)
+    lines = [
+        "def decode(data):",
+        "    if type(data) is dict:",
+        "        try:",
+        *[f"            {line}" for line in body],
+        "        except Exception:",
+        "            pass",
+        "    return generic(data)",
+    ]
+    return source.compile("decode", lines, generic=generic)
+
+
+class _Source:
+    """Names the generated code refers to, and the functions it defines."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {"new": object.__new__, "unexpected": _unexpected}
+        self.builders: dict[type[Any], str] = {}
+        self.functions: list[str] = []
+
+    def bind(self, value: Any, prefix: str) -> str:
+        name = f"{prefix}{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def builder(self, cls: type[Any]) -> str:
+        """The name of a function that builds ``cls`` from a dict or raises (nested objects)."""
+        name = self.builders.get(cls)
+        if name is None:
+            name = self.builders[cls] = f"build_{cls.__name__}_{len(self.builders)}"
+            lines = [
+                f"def {name}(data):",
+                "    if type(data) is not dict:",
+                "        unexpected()",
+                *[f"    {line}" for line in _decoder_body(cls, self)],
+            ]
+            self.functions.append("\n".join(lines))
+        return name
+
+    def compile(self, name: str, lines: list[str], **names: Any) -> _Convert:
+        namespace = {**self.namespace, **names}
+        # the source holds only field names, the names bound above and fixed text
+        exec("\n\n".join([*self.functions, "\n".join(lines)]), namespace)
+        function: _Convert = namespace[name]
+        return function
+
+
+def _decoder_body(cls: type[Any], source: _Source) -> list[str]:
+    """Lines that read every field of ``cls`` from ``data`` and return the object."""
+    hints = typing.get_type_hints(cls)
+    draft = _draft(cls)
+    lines = [f"obj = new({source.bind(draft, 'draft')})"] if draft is not None else []
+    values = []
+    for field in dataclasses.fields(cls):
+        name = field.name
+        if field.default is dataclasses.MISSING:
+            read = f"data[{name!r}]"  # a plain dict: KeyError, as the generic loop's
+        else:
+            read = f"data.get({name!r}, {source.bind(field.default, 'default')})"
+        conversion = _conversion(hints[name], "value", source, 0)
+        target = f"obj.{name}" if draft is not None else f"v_{name}"
+        values.append(target)
+        if conversion is None:
+            lines.append(f"{target} = {read}")
+        else:
+            lines.append(f"value = {read}")
+            lines.append(f"{target} = value if value is None else {conversion}")
+    if draft is None:
+        lines.append(f"return {source.bind(cls, 'cls')}({', '.join(values)})")
+    else:
+        lines.append(f"obj.__class__ = {source.bind(cls, 'cls')}")
+        lines.append("return obj")
+    return lines
+
+
+def _conversion(hint: Any, value: str, source: _Source, depth: int) -> str | None:
+    """An expression converting the JSON ``value`` to ``hint`` as ``_converters`` does (None:
+    as is); it raises where the data is not as JSON of that type would be."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _conversion(inner, value, source, depth)
+    if origin is tuple:
+        element = f"x{depth}"
+        convert = _conversion(args[0], element, source, depth + 1)
+        items = value if convert is None else f"[{convert} for {element} in {value}]"
+        return f"(tuple({items}) if type({value}) is list else unexpected())"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        members = {member.value: member for member in hint}
+        return f"{source.bind(members, 'members')}[{value}]"
+    if dataclasses.is_dataclass(hint):
+        return f"{source.builder(typing.cast(type[Any], hint))}({value})"
+    return None
+
+
+def _draft(cls: type[Any]) -> type | None:
+    """A plain class with the slots of ``cls`` whose instances may become ``cls``
+    instances, if ``cls`` is a slotted dataclass whose ``__init__`` only stores its
+    fields; else None (then the compiled code calls ``cls``)."""
+    names = tuple(field.name for field in dataclasses.fields(cls))
+    if hasattr(cls, "__post_init__") or not all(f.init for f in dataclasses.fields(cls)):
+        return None
+    draft = type(f"_{cls.__name__}Draft", (), {"__slots__": names})
+    try:
+        probe: Any = object.__new__(draft)
+        probe.__class__ = cls  # only between identical layouts (same slots, no __dict__)
+    except TypeError:
+        return None
+    return draft
 
 
 _CODECS: Final[dict[str, _ClassCodec]] = {

@@ -32,7 +32,7 @@ Choices where the design is silent:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import date
 from typing import Any, TypeVar, assert_never
 
@@ -530,33 +530,23 @@ def fold(events: Iterable[Event], state: Order | None = None) -> Order | None:
 
 def evolve(state: Order | None, event: Event) -> Order:
     """Apply one event; ``version`` goes up by one (it is the stream version)."""
-    if isinstance(event, OrderPlaced):
-        if state is not None:
-            raise ValueError(f"order {event.order_id!r} placed twice")
-        return _placed(event)
     if state is None:
+        if isinstance(event, OrderPlaced):
+            return _placed(event)
         raise ValueError(f"{type(event).__name__} before OrderPlaced for {event.order_id!r}")
+    apply = _APPLY.get(type(event))
+    if apply is not None:
+        return apply(state, event)
+    # not one of the event classes themselves (a subclass): the general path
     changes = _changes(state, event)
     changes["version"] = state.version + 1  # one copy per event, the version set with the rest
     return _copy(state, changes)
 
 
-def _placed(event: OrderPlaced) -> Order:
-    return Order(
-        order_id=event.order_id,
-        business_day=event.business_day,
-        order_type=event.order_type,
-        table_number=event.table_number,
-        guest_count=event.guest_count,
-        notes=event.notes,
-        items=tuple(_new_item(spec) for spec in event.items),
-        version=1,
-    )
-
-
 _T = TypeVar("_T", Order, Item)
 _Copier = Callable[[Any, Mapping[str, Any]], Any]
 _COPIERS: dict[type, tuple[_Copier, frozenset[str]]] = {}
+_DRAFTS: dict[type, type] = {}
 
 
 def replace(obj: _T, **changes: Any) -> _T:
@@ -577,37 +567,201 @@ def _copy(obj: _T, changes: Mapping[str, Any]) -> _T:
     return copy
 
 
-def _copier(cls: type) -> tuple[_Copier, frozenset[str]]:
-    """A copy function for ``cls`` compiled once, one line per field (as ``dataclasses``
-    compiles ``__init__``).
+# Compiled per class, as ``dataclasses`` compiles ``__init__``: ``evolve`` copies an order,
+# and often items, for every event of every fold and replay; a loop over the fields, or a
+# frozen ``__init__`` (an ``object.__setattr__`` call per field), were a third of a
+# rebuild's folding time. Each function fills an instance of a plain class with the same
+# slots (plain attribute stores) and then gives it ``cls`` as its class: the result is an
+# ordinary ``cls`` instance. Python allows the switch only between identical layouts, so a
+# class this does not fit (say, with a ``__dict__``) fails at its first use, never silently.
+# The sources hold only the class's own field names.
 
-    ``evolve`` copies an order, and often items, for every event of every fold and replay;
-    a loop over the fields, or a frozen ``__init__`` (an ``object.__setattr__`` call per
-    field), were a third of a rebuild's folding time. The copy is filled as an instance of
-    a plain class with the same slots (plain attribute stores) and then given ``cls`` as its
-    class: the result is an ordinary ``cls`` instance. Python allows the switch only between
-    identical layouts, so a class this does not fit (say, with a ``__dict__``) fails at its
-    first copy, never silently.
-    """
+
+def _draft(cls: type) -> type:
+    draft = _DRAFTS.get(cls)
+    if draft is None:
+        names = tuple(f.name for f in fields(cls))
+        draft = _DRAFTS[cls] = type(f"_{cls.__name__}Draft", (), {"__slots__": names})
+    return draft
+
+
+def _compiled(cls: type, name: str, lines: list[str], **names: Any) -> Any:
+    namespace: dict[str, Any] = {"cls": cls, "draft": _draft(cls), "new": object.__new__, **names}
+    exec("\n".join(lines), namespace)
+    return namespace[name]
+
+
+def _copier(cls: type) -> tuple[_Copier, frozenset[str]]:
+    """``copier(obj, changes)``: a copy of ``obj`` with ``changes`` (field -> value)."""
     names = [f.name for f in fields(cls)]
-    draft = type(f"_{cls.__name__}Draft", (), {"__slots__": tuple(names)})
     lines = [f"    copy.{n} = changes[{n!r}] if {n!r} in changes else obj.{n}" for n in names]
-    source = "\n".join(
-        [
-            "def copier(obj, changes, new=object.__new__):",
-            "    copy = new(draft)",
-            *lines,
-            "    copy.__class__ = cls",
-            "    return copy",
-        ]
-    )
-    namespace: dict[str, Any] = {"cls": cls, "draft": draft}
-    exec(source, namespace)  # the source holds only the class's own field names
-    copier: _Copier = namespace["copier"]
+    source = [
+        "def copier(obj, changes):",
+        "    copy = new(draft)",
+        *lines,
+        "    copy.__class__ = cls",
+        "    return copy",
+    ]
+    copier: _Copier = _compiled(cls, "copier", source)
     return copier, frozenset(names)
 
 
-_copy_item, _ = _COPIERS[Item] = _copier(Item)
+def _setter(cls: type, changed: tuple[str, ...]) -> Callable[..., Any]:
+    """``setter(obj, *values)``: a copy of ``obj`` with the fields ``changed`` set to
+    ``values`` (in that order); ``evolve``'s copy for one kind of event."""
+    names = [f.name for f in fields(cls)]
+    if not set(changed) <= set(names):
+        raise TypeError(f"{cls.__name__} has no field {sorted(set(changed) - set(names))[0]!r}")
+    lines = [f"    copy.{n} = v_{n}" if n in changed else f"    copy.{n} = obj.{n}" for n in names]
+    source = [
+        f"def setter(obj, {', '.join(f'v_{n}' for n in changed)}):",
+        "    copy = new(draft)",
+        *lines,
+        "    copy.__class__ = cls",
+        "    return copy",
+    ]
+    return _compiled(cls, "setter", source)  # type: ignore[no-any-return]
+
+
+def _maker(cls: type) -> Callable[..., Any]:
+    """``make(*values)``: a new instance, as ``cls(*values)`` (omitted fields at their
+    defaults; no default factories)."""
+    names, defaults = [], {}
+    for f in fields(cls):
+        if f.default is MISSING:
+            names.append(f"v_{f.name}")
+        else:
+            defaults[f"d_{f.name}"] = f.default
+            names.append(f"v_{f.name}=d_{f.name}")
+    lines = [f"    obj.{f.name} = v_{f.name}" for f in fields(cls)]
+    source = [
+        f"def make({', '.join(names)}):",
+        "    obj = new(draft)",
+        *lines,
+        "    obj.__class__ = cls",
+        "    return obj",
+    ]
+    return _compiled(cls, "make", source, **defaults)  # type: ignore[no-any-return]
+
+
+_make_item: Callable[..., Item] = _maker(Item)
+_make_order: Callable[..., Order] = _maker(Order)
+_item_status: Callable[[Item, ItemStatus], Item] = _setter(Item, ("status",))
+_item_voided: Callable[[Item, ItemStatus, str], Item] = _setter(Item, ("status", "void_reason"))
+_order_items: Callable[[Order, tuple[Item, ...], int], Order] = _setter(Order, ("items", "version"))
+_order_status: Callable[[Order, OrderStatus, str | None, int], Order] = _setter(
+    Order, ("status", "cancel_reason", "version")
+)
+_order_fired: Callable[[Order, tuple[Item, ...], OrderStatus, bool, int], Order] = _setter(
+    Order, ("items", "status", "fired_ever", "version")
+)
+_order_discarded: Callable[[Order, bool, int], Order] = _setter(Order, ("discarded", "version"))
+
+
+def _placed(event: OrderPlaced) -> Order:
+    # as Order(order_id=…, business_day=…, order_type=…, table_number=…, guest_count=…,
+    # notes=…, items=…, version=1)
+    return _make_order(
+        event.order_id,
+        event.business_day,
+        event.order_type,
+        event.table_number,
+        event.guest_count,
+        event.notes,
+        OrderStatus.OPEN,
+        tuple([_new_item(spec) for spec in event.items]),
+        1,
+    )
+
+
+# --- evolve, one function per event class -------------------------------------------------
+
+
+def _placed_again(order: Order, event: OrderPlaced) -> Order:
+    raise ValueError(f"order {order.order_id!r} placed twice")
+
+
+def _status_changed(order: Order, event: OrderStatusChanged) -> Order:
+    to = event.to_status
+    cancel_reason = event.reason if to == OrderStatus.CANCELLED else order.cancel_reason
+    return _order_status(order, to, cancel_reason, order.version + 1)
+
+
+def _item_bumped(order: Order, event: ItemBumped) -> Order:
+    items = _set_status(order, (event.item_id,), ItemStatus.READY)
+    return _order_items(order, items, order.version + 1)
+
+
+def _items_fired(order: Order, event: ItemsFired) -> Order:
+    # Firing is what sends an order: an open, ready or served order is ``sent`` after it
+    # (no separate status event; streams written with one replay the same).
+    status = OrderStatus.SENT if order.status in _FIRING_RESETS else order.status
+    items = _set_status(order, event.item_ids, ItemStatus.SENT)
+    return _order_fired(order, items, status, True, order.version + 1)
+
+
+def _item_recalled(order: Order, event: ItemRecalled) -> Order:
+    items = _set_status(order, (event.item_id,), ItemStatus.SENT)
+    return _order_items(order, items, order.version + 1)
+
+
+def _items_held(order: Order, event: ItemsHeld) -> Order:
+    return _order_items(
+        order, _set_status(order, event.item_ids, ItemStatus.HELD), order.version + 1
+    )
+
+
+def _items_released(order: Order, event: ItemsReleased) -> Order:
+    items = _set_status(order, event.item_ids, ItemStatus.NEW)
+    return _order_items(order, items, order.version + 1)
+
+
+def _item_voided_in(order: Order, event: ItemVoided) -> Order:
+    item_id, reason, voided = event.item_id, event.reason, ItemStatus.VOIDED
+    items = tuple(
+        [_item_voided(i, voided, reason) if i.item_id == item_id else i for i in order.items]
+    )
+    return _order_items(order, items, order.version + 1)
+
+
+def _items_added(order: Order, event: ItemsAdded) -> Order:
+    items = order.items + tuple([_new_item(spec) for spec in event.items])
+    return _order_items(order, items, order.version + 1)
+
+
+def _item_removed(order: Order, event: ItemRemoved) -> Order:
+    item_id = event.item_id
+    items = tuple([i for i in order.items if i.item_id != item_id])
+    return _order_items(order, items, order.version + 1)
+
+
+def _discarded(order: Order, event: OrderDiscarded) -> Order:
+    return _order_discarded(order, True, order.version + 1)
+
+
+def _by_changes(order: Order, event: Event) -> Order:
+    """The events that name the fields they change (checked as ``replace`` checks them)."""
+    changes = _changes(order, event)
+    changes["version"] = order.version + 1
+    return _copy(order, changes)
+
+
+_APPLY: dict[type, Callable[[Order, Any], Order]] = {
+    OrderPlaced: _placed_again,
+    OrderStatusChanged: _status_changed,
+    ItemBumped: _item_bumped,
+    ItemsFired: _items_fired,
+    ItemRecalled: _item_recalled,
+    ItemsHeld: _items_held,
+    ItemsReleased: _items_released,
+    ItemVoided: _item_voided_in,
+    ItemsAdded: _items_added,
+    ItemChanged: _by_changes,
+    ItemRemoved: _item_removed,
+    OrderDetailsChanged: _by_changes,
+    OrderDiscarded: _discarded,
+}
+"""``evolve`` per event class (``_changes`` says the same, as a dict of changes)."""
 
 
 def _changes(order: Order, event: Event) -> dict[str, Any]:
@@ -651,22 +805,23 @@ def _changes(order: Order, event: Event) -> dict[str, Any]:
 
 
 def _new_item(spec: ItemSpec) -> Item:
-    return Item(
-        item_id=spec.item_id,
-        menu_item_id=spec.menu_item_id,
-        name=spec.name,
-        quantity=spec.quantity,
-        unit_price=spec.unit_price,
-        modifiers=spec.modifiers,
-        notes=spec.notes,
-        station=spec.station,
+    # as Item(item_id=…, menu_item_id=…, name=…, quantity=…, unit_price=…, modifiers=…,
+    # notes=…, station=…)
+    return _make_item(
+        spec.item_id,
+        spec.menu_item_id,
+        spec.name,
+        spec.quantity,
+        spec.unit_price,
+        spec.modifiers,
+        spec.notes,
+        spec.station,
     )
 
 
 def _set_status(order: Order, item_ids: tuple[str, ...], status: ItemStatus) -> tuple[Item, ...]:
-    change = {"status": status}  # a known field: the copier without the check
-    copy_item = _copy_item
-    return tuple([copy_item(i, change) if i.item_id in item_ids else i for i in order.items])
+    set_status = _item_status
+    return tuple([set_status(i, status) if i.item_id in item_ids else i for i in order.items])
 
 
 def _update_items(order: Order, changes: Mapping[str, Mapping[str, object]]) -> tuple[Item, ...]:

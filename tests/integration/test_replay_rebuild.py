@@ -19,7 +19,7 @@ from domain.codec import to_new_event
 from domain.commands import BumpItem
 from domain.events import ItemBumped
 from domain.handlers import OrderService
-from domain.ports import ANY
+from domain.ports import ANY, NewEvent
 from infrastructure.broadcast import ProjectedEvent
 from infrastructure.event_store import open_event_store
 from infrastructure.projector import ProjectionFailed, Projector, rebuild
@@ -426,3 +426,35 @@ async def test_an_event_that_does_not_fold_stops_the_rebuild_where_the_projector
         ).fetchall()
     assert {name for name, _, _ in rows} == {"order_views", "kitchen", "order_numbers"}
     assert all(position < bad and error and "position" in error for _, position, error in rows)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "version", "data"),
+    [
+        ("OrderExploded", 1, {"order_id": "o"}),
+        ("ItemBumped", 9, {"order_id": "o", "item_id": "i-1"}),
+        ("ItemBumped", 1, {"order_id": "o"}),
+        ("OrderStatusChanged", 1, {"order_id": "o", "from_status": "sent", "to_status": "gone"}),
+        ("ItemsFired", 1, {"order_id": "o", "item_ids": 5}),
+    ],
+    ids=["unknown type", "newer version", "missing field", "unknown status", "not a list"],
+)
+async def test_an_event_that_does_not_decode_fails_the_rebuild_as_it_fails_the_projector(
+    projected: tuple[str, Path], type_name: str, version: int, data: dict[str, object]
+) -> None:
+    url, _ = projected
+    store = await open_event_store(url)
+    try:
+        bad_event = NewEvent("e-bad", type_name, data, {"actor": "pos-1"}, version)
+        bad = (await store.append("o", [bad_event], ANY)).last_position
+        await write_history(url, prefix="after")
+    finally:
+        await store.close()
+    with pytest.raises(ProjectionFailed) as live:
+        await live_projection(url, batch_size=3)
+
+    with pytest.raises(ProjectionFailed) as fast:
+        await rebuild_in_place(url, batch_size=3)
+
+    assert fast.value.position == live.value.position == bad
+    assert str(fast.value) == str(live.value)
