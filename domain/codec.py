@@ -128,7 +128,7 @@ def _default() -> Upcasters:
 def encode(event: Event) -> tuple[str, int, JSON]:
     """``(type name, current schema version, JSON-able data)`` of ``event``."""
     type_name = EVENT_NAMES[type(event)]
-    return type_name, CURRENT_VERSIONS[type_name], _CODECS[type_name].encode(event)
+    return type_name, CURRENT_VERSIONS[type_name], _CODECS[type_name].fast_encode(event)
 
 
 def decode(
@@ -224,6 +224,8 @@ class _ClassCodec:
 
     ``decode`` is the generic field loop (the reference, and the path of every error);
     ``fast_decode`` the compiled decoder, which falls back to it on anything unexpected.
+    ``encode`` is the generic loop too; ``fast_encode`` (what ``encode()`` uses) is the
+    same dict built by one compiled expression.
     """
 
     def __init__(self, cls: type[Any]) -> None:
@@ -235,6 +237,7 @@ class _ClassCodec:
             default = _MISSING if field.default is dataclasses.MISSING else field.default
             self.fields.append((field.name, to_json, from_json, default))
         self.fast_decode: _Convert = _compile_decoder(cls, self.decode)
+        self.fast_encode: _Convert = _compile_encoder(cls, self.fields)
 
     def encode(self, obj: Any) -> JSON:
         out: JSON = {}
@@ -271,7 +274,7 @@ def _converters(hint: Any) -> tuple[_Convert | None, _Convert | None]:
         return _enum_value, hint
     if dataclasses.is_dataclass(hint):
         nested = _ClassCodec(typing.cast(type[Any], hint))
-        return nested.encode, nested.decode
+        return nested.fast_encode, nested.decode
     return None, None
 
 
@@ -289,6 +292,29 @@ def _tuple_of(convert: _Convert | None) -> _Convert:
     if convert is None:
         return tuple
     return lambda values: tuple(convert(value) for value in values)
+
+
+# --- compiled encoders ----------------------------------------------------------------
+
+
+def _compile_encoder(
+    cls: type[Any], fields: list[tuple[str, _Convert | None, _Convert | None, Any]]
+) -> _Convert:
+    """``_ClassCodec.encode`` for ``cls`` as one dict display: a field JSON holds as it is
+    is read as is, any other is converted unless None (a command encodes its events)."""
+    env: dict[str, Any] = {}
+    entries: list[str] = []
+    for n, (name, to_json, _, _) in enumerate(fields):
+        if to_json is None:
+            entries.append(f"{name!r}: obj.{name}")
+        else:
+            env[f"_to{n}"] = to_json
+            entries.append(f"{name!r}: None if (_v{n} := obj.{name}) is None else _to{n}(_v{n})")
+    source = f"def encode(obj):\n    return {{{', '.join(entries)}}}\n"
+    exec(source, env)  # generated from the dataclass's own field list
+    encode: _Convert = env["encode"]
+    encode.__qualname__ = f"{cls.__name__}.encode"
+    return encode
 
 
 # --- compiled decoders ----------------------------------------------------------------

@@ -257,3 +257,13 @@ def test_a_class_the_draft_does_not_fit_is_built_by_its_init() -> None:
         for data in (good, bad, {}, None):
             assert outcome(compiled.fast_decode, data) == outcome(compiled.decode, data)
         assert compiled.fast_decode(good) == compiled.decode(good)
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: type(e).__name__)
+def test_the_compiled_encoder_gives_the_generic_loops_dict(event: Event) -> None:
+    name = codec.EVENT_NAMES[type(event)]
+    compiled = codec._CODECS[name].fast_encode(event)
+    assert compiled == codec._CODECS[name].encode(event)
+    assert list(compiled) == [f.name for f in dataclasses.fields(event)]
+    assert encode(event) == (name, CURRENT_VERSIONS[name], compiled)
+    assert decode(name, json.loads(json.dumps(compiled))) == event
