@@ -12,8 +12,9 @@ same as before: same class, fields, equality, hash and repr; still frozen.
 The generated ``__new__`` has the dataclass ``__init__``'s parameters (names, order,
 defaults, default factories, keyword-only markers), so ``cls(...)`` and
 ``dataclasses.replace`` are unchanged. ``__reduce__`` rebuilds from the fields (copy,
-pickle). Only for final classes: a subclass would need its own ``__new__``; classes with
-``__post_init__``, ``InitVar`` or ``init=False`` fields are left as they are.
+pickle). A subclass is built the ordinary way (``object.__new__``, then its own dataclass
+``__init__``, or the base's for a plain subclass). Classes with ``__post_init__``,
+``InitVar`` or ``init=False`` fields are left as they are.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def fast_init(cls: type[T]) -> type[T]:
         [
             f"def __new__(cls, {', '.join(signature)}):",
             "    if cls is not _cls:",
-            "        raise TypeError(f'{_cls.__name__} cannot be subclassed')",
+            "        raise TypeError(f'{cls.__name__} has no constructor of its own')",
             "    self = _new(_twin)",
             *body,
             "    self.__class__ = _cls",
@@ -78,11 +79,23 @@ def fast_init(cls: type[T]) -> type[T]:
     new = env["__new__"]
     new.__qualname__ = f"{cls.__qualname__}.__new__"
     names = tuple(f.name for f in params)
+    dataclass_init = cls.__init__
+
+    def subclass_new(sub: type[Any], *args: Any, **kwargs: Any) -> Any:
+        obj = object.__new__(sub)
+        if sub.__init__ is object.__init__:  # a plain subclass: the dataclass's own init
+            dataclass_init(obj, *args, **kwargs)
+        return obj
+
+    def __init_subclass__(sub: type[Any], **kwargs: Any) -> None:
+        # A subclass (another layout, maybe more fields) is built the dataclass way.
+        sub.__new__ = staticmethod(subclass_new)  # type: ignore[assignment]
 
     def __reduce__(self: Any) -> tuple[Any, tuple[type[T], dict[str, Any]]]:
         return _rebuild, (cls, {name: getattr(self, name) for name in names})
 
     __reduce__.__qualname__ = f"{cls.__qualname__}.__reduce__"
+    cls.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment,arg-type]
     cls.__new__ = staticmethod(new)  # type: ignore[method-assign]
     cls.__init__ = object.__init__  # type: ignore[method-assign]
     cls.__reduce__ = __reduce__  # type: ignore[method-assign]

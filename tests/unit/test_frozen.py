@@ -81,3 +81,21 @@ def test_every_domain_dataclass_has_it() -> None:
     ]
     assert len(classes) > 30
     assert [c for c in classes if c.__init__ is not object.__init__] == []
+
+
+def test_subclasses_are_built_the_dataclass_way() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Louder(Fast):
+        volume: int = 11
+
+    class Same(Fast):
+        pass
+
+    louder = Louder("burger", 2, volume=3)
+    assert (type(louder), louder.name, louder.quantity, louder.volume) == (Louder, "burger", 2, 3)
+    assert louder.meta == {} and Louder("x").volume == 11
+    same = Same("fries", 3, station="grill")
+    assert (type(same), same.name, same.quantity, same.station) == (Same, "fries", 3, "grill")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        same.name = "x"  # type: ignore[misc]
+    assert type(Fast("a")) is Fast
