@@ -79,7 +79,12 @@ class ItemIn(Body):
     name: Name
     quantity: Quantity
     unit_price: UnitPrice
-    modifiers: Annotated[list[Modifier], Field(max_length=20)] = []
+    # A default factory, not ``= []``: pydantic deep-copies a mutable default on every
+    # validation (~1.3 us per item); the schema still shows the default.
+    modifiers: Annotated[
+        list[Modifier],
+        Field(max_length=20, default_factory=list, json_schema_extra={"default": []}),
+    ]
     notes: Notes | None = None
     station: Station | None = Field(default=None, description="Kitchen station, e.g. grill.")
 
@@ -113,7 +118,10 @@ class PlaceOrderIn(Body):
     table_number: TableNumber | None = Field(default=None, description="Required for dine_in.")
     guest_count: GuestCount | None = None
     notes: Notes | None = None
-    items: Annotated[list[ItemIn], Field(max_length=MAX_ITEMS)] = []
+    items: Annotated[
+        list[ItemIn],
+        Field(max_length=MAX_ITEMS, default_factory=list, json_schema_extra={"default": []}),
+    ]
     fire: bool = Field(default=True, description="Send the items to the kitchen at once.")
 
 
