@@ -260,23 +260,28 @@ class SocketIOBroadcaster:
         if participants:
             self._last_sent[room] = time.monotonic()
         sockets = self._server.eio.sockets
-        links, writes, frame = self._links, self._writes, None
+        writes, frame = self._writes, None
         for sid, eio_sid in participants:
             socket = sockets.get(eio_sid)
-            if links is not None and socket is not None and sid not in self._dropping:
-                protocol = links.writable(eio_sid, socket)
-                if protocol is not None:
-                    if frame is None:
-                        frame = text_frame(wire)
-                    pending = writes.get(protocol)
-                    if pending is None:
-                        writes[protocol] = [frame]
-                    else:
-                        pending.append(frame)
-                    continue
+            protocol = self._writable(sid, eio_sid, socket)
+            if protocol is not None:
+                if frame is None:
+                    frame = text_frame(wire)
+                pending = writes.get(protocol)
+                if pending is None:
+                    writes[protocol] = [frame]
+                else:
+                    pending.append(frame)
+                continue
             if packet is None:
                 packet = _packet(wire)
             self._put(sid, socket, packet)
+
+    def _writable(self, sid: str, eio_sid: str, socket: Any) -> WebSocketsSansIOProtocol | None:
+        """The connection to write straight to (``direct.py``), or None: use the queue."""
+        if self._links is None or socket is None or sid in self._dropping:
+            return None
+        return self._links.writable(eio_sid, socket)
 
     async def send(self, sid: str, eio_sid: str | None, packet: Packet) -> None:
         """Queue ``packet`` on one socket; never waits on the network, never raises."""
@@ -398,6 +403,7 @@ class SocketIOBroadcaster:
         pause = min(_HEARTBEAT_MAX_PAUSE, quiet_for * 0.5 / slices) if slices > 1 else 0.0
         for n, (room, participants) in enumerate(quiet):
             packet = encode("room:position", {"room": room, "position": self._head})
+            frame = text_frame(packet.encode().encode())
             for start in range(0, len(participants), _HEARTBEAT_SLICE):
                 if start or n:
                     await asyncio.sleep(pause)
@@ -405,7 +411,15 @@ class SocketIOBroadcaster:
                         break  # a live event reached the room meanwhile
                 sockets = self._server.eio.sockets
                 for sid, eio_sid in participants[start : start + _HEARTBEAT_SLICE]:
-                    self._put(sid, sockets.get(eio_sid), packet)
+                    # Straight to an idle screen: no writer task woken (and no wait_for task
+                    # and timer re-made) per screen per beat.
+                    socket = sockets.get(eio_sid)
+                    protocol = self._writable(sid, eio_sid, socket)
+                    if protocol is not None:
+                        assert self._links is not None
+                        self._links.write(protocol, [frame])
+                    else:
+                        self._put(sid, socket, packet)
         for room in [r for r in self._last_sent if r not in rooms]:
             del self._last_sent[room]
 
