@@ -14,7 +14,8 @@ tables and leaves exactly the rows, ticket numbers, checkpoints and counters the
 - per batch, in one write transaction: each order the batch touched gets its final rows
   (its view rendered once, its ticket and lines), then the numbers, counters and
   checkpoints, as executemany of plain SQL with positional rows, the values SQLAlchemy's
-  bind processors give; the transaction runs in a thread while the next batch is folded.
+  bind processors give; the transaction runs in a thread, started while the next batch
+  is folded (``executemany`` takes the GIL back after every row: they overlap little).
 
 Why the rows are the live projector's: its handlers write, per batch, the *final* state
 of every order the batch touched (upserts and deletes keyed by order), so the tables after
