@@ -342,7 +342,11 @@ class Projector:
         self._failures = 0
         self._last_error = None
         self._position = batch[-1].position
-        self._wake_waiters()
+        if self._wake_waiters():
+            # Let the woken commands answer first: the broadcaster may write to every
+            # subscriber's socket right away (straight writes), which would hold their
+            # HTTP responses behind the whole fan-out.
+            await asyncio.sleep(0)
         await self._publish(changes)
 
     async def _commit(
@@ -668,11 +672,14 @@ class Projector:
         await self._load()
         self._wake_waiters()
 
-    def _wake_waiters(self) -> None:
-        """Settle the waiters of every position reached."""
+    def _wake_waiters(self) -> bool:
+        """Settle the waiters of every position reached; whether there were any."""
         waiters, position = self._waiters, self._position
+        woken = False
         while waiters and waiters[0][0] <= position:
             _settle(heapq.heappop(waiters)[2])
+            woken = True
+        return woken
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
