@@ -401,6 +401,15 @@ async def test_rebuilding_one_projection_equals_the_live_projector_for_its_table
     assert checkpoints[name] == max(p for _, p, _ in expected["projection_checkpoints"])
 
 
+async def both_failures(url: str) -> tuple[ProjectionFailed, ProjectionFailed]:
+    """How the live projector and the rebuild each fail on the store at ``url``."""
+    with pytest.raises(ProjectionFailed) as live:
+        await live_projection(url, batch_size=3)
+    with pytest.raises(ProjectionFailed) as fast:
+        await rebuild_in_place(url, batch_size=3)
+    return live.value, fast.value
+
+
 async def test_an_event_that_does_not_fold_stops_the_rebuild_where_the_projector_stops(
     projected: tuple[str, Path],
 ) -> None:
@@ -412,13 +421,8 @@ async def test_an_event_that_does_not_fold_stops_the_rebuild_where_the_projector
         await write_history(url, prefix="after")
     finally:
         await store.close()
-    with pytest.raises(ProjectionFailed) as live:
-        await live_projection(url, batch_size=3)
-
-    with pytest.raises(ProjectionFailed) as fast:
-        await rebuild_in_place(url, batch_size=3)
-
-    assert fast.value.position == live.value.position == bad
+    live, fast = await both_failures(url)
+    assert fast.position == live.position == bad
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
             "SELECT name, position, last_error FROM projection_checkpoints WHERE name != ?",
@@ -450,11 +454,6 @@ async def test_an_event_that_does_not_decode_fails_the_rebuild_as_it_fails_the_p
         await write_history(url, prefix="after")
     finally:
         await store.close()
-    with pytest.raises(ProjectionFailed) as live:
-        await live_projection(url, batch_size=3)
-
-    with pytest.raises(ProjectionFailed) as fast:
-        await rebuild_in_place(url, batch_size=3)
-
-    assert fast.value.position == live.value.position == bad
-    assert str(fast.value) == str(live.value)
+    live, fast = await both_failures(url)
+    assert fast.position == live.position == bad
+    assert str(fast) == str(live)
