@@ -401,27 +401,31 @@ async def test_rebuilding_one_projection_equals_the_live_projector_for_its_table
     assert checkpoints[name] == max(p for _, p, _ in expected["projection_checkpoints"])
 
 
-async def both_failures(url: str) -> tuple[ProjectionFailed, ProjectionFailed]:
-    """How the live projector and the rebuild each fail on the store at ``url``."""
+async def both_failures(
+    url: str, stream_id: str, bad_event: NewEvent
+) -> tuple[int, ProjectionFailed, ProjectionFailed]:
+    """Append ``bad_event`` to the store at ``url``, then more history; its position and
+    how the live projector and the rebuild each fail on it."""
+    store = await open_event_store(url)
+    try:
+        bad = (await store.append(stream_id, [bad_event], ANY)).last_position
+        await write_history(url, prefix="after")
+    finally:
+        await store.close()
     with pytest.raises(ProjectionFailed) as live:
         await live_projection(url, batch_size=3)
     with pytest.raises(ProjectionFailed) as fast:
         await rebuild_in_place(url, batch_size=3)
-    return live.value, fast.value
+    return bad, live.value, fast.value
 
 
 async def test_an_event_that_does_not_fold_stops_the_rebuild_where_the_projector_stops(
     projected: tuple[str, Path],
 ) -> None:
     url, path = projected
-    store = await open_event_store(url)
-    try:  # an item bumped on an order that was never placed
-        bumped = to_new_event(ItemBumped("nobody", "i-1"), "e-bad", {"actor": "pos-1"})
-        bad = (await store.append("nobody", [bumped], ANY)).last_position
-        await write_history(url, prefix="after")
-    finally:
-        await store.close()
-    live, fast = await both_failures(url)
+    # an item bumped on an order that was never placed
+    bumped = to_new_event(ItemBumped("nobody", "i-1"), "e-bad", {"actor": "pos-1"})
+    bad, live, fast = await both_failures(url, "nobody", bumped)
     assert fast.position == live.position == bad
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
@@ -447,13 +451,7 @@ async def test_an_event_that_does_not_decode_fails_the_rebuild_as_it_fails_the_p
     projected: tuple[str, Path], type_name: str, version: int, data: dict[str, object]
 ) -> None:
     url, _ = projected
-    store = await open_event_store(url)
-    try:
-        bad_event = NewEvent("e-bad", type_name, data, {"actor": "pos-1"}, version)
-        bad = (await store.append("o", [bad_event], ANY)).last_position
-        await write_history(url, prefix="after")
-    finally:
-        await store.close()
-    live, fast = await both_failures(url)
+    bad_event = NewEvent("e-bad", type_name, data, {"actor": "pos-1"}, version)
+    bad, live, fast = await both_failures(url, "o", bad_event)
     assert fast.position == live.position == bad
     assert str(fast) == str(live)
