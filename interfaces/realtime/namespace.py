@@ -107,6 +107,11 @@ class OrdersNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             environ.get("HTTP_ORIGIN", "-"),
         )
         self._addresses[sid] = address
+        # python-socketio keeps the handshake's environ for the whole connection; its body
+        # reader is an instance of a class python-engineio creates per request (a class
+        # object and its reference cycles per connection), and nothing reads it again.
+        if isinstance(environ, dict):
+            environ.pop("wsgi.input", None)
         return True
 
     def _disconnected(self, sid: str, reason: Any = None) -> None:

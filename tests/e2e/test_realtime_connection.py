@@ -154,3 +154,16 @@ async def test_the_bench_subscriber_gets_order_created(
             return False
 
         await eventually(delivered, what="order:created in the kitchen room")
+
+
+async def test_a_connection_keeps_no_body_reader_of_its_handshake(live_server: LiveServer) -> None:
+    """python-socketio keeps each connection's handshake environ; python-engineio's body
+    reader in it is an instance of a class made per request, dropped once connected."""
+    assert live_server.server is not None
+    sio = live_server.server.config.app.engineio_server
+    async with Socket(live_server.base_url) as sock:
+        await sock.join("join:orders")
+        environs = list(sio.environ.values())
+        assert environs, "the connection's environ is kept"
+        assert all("wsgi.input" not in environ for environ in environs)
+        assert all(environ["asgi.scope"]["type"] == "websocket" for environ in environs)
