@@ -65,12 +65,21 @@ _HEARTBEAT_MAX_PAUSE: Final = 0.1
 
 
 def encode(event: str, payload: JSON) -> Packet:
-    """One Socket.IO EVENT packet for the default namespace, ready for any number of sockets.
+    """One Socket.IO EVENT packet for the default namespace, ready for any number of sockets."""
+    return _packet(_text(event, payload))
 
-    Same text as ``socketio.packet.Packet(EVENT, data=[event, payload]).encode()`` (orjson
-    keeps non-ASCII characters as UTF-8 instead of ``\\u`` escapes, which JSON allows).
-    """
-    packet: Packet = Packet(MESSAGE, "2" + orjson.dumps([event, payload]).decode())
+
+def _text(event: str, payload: JSON) -> bytes:
+    """The Engine.IO text of a Socket.IO EVENT for the default namespace (``42[event,
+    payload]``), in bytes: what a WebSocket frame carries. Same text as
+    ``socketio.packet.Packet(EVENT, data=[event, payload]).encode()`` (orjson keeps
+    non-ASCII characters as UTF-8 instead of ``\\u`` escapes, which JSON allows)."""
+    return b"42" + orjson.dumps([event, payload])
+
+
+def _packet(wire: bytes) -> Packet:
+    """The engine.io packet of ``wire`` (for a socket's queue)."""
+    packet: Packet = Packet(MESSAGE, wire[1:].decode())
     return packet
 
 
@@ -82,18 +91,6 @@ class CatchUp:
     room: str
     pending: list[tuple[int, Packet]] = field(default_factory=list)
     active: bool = True
-
-
-def _wire(message: RoomMessage) -> bytes:
-    """``message`` as Engine.IO text (``42[event, payload]``, the text of ``encode``), in
-    bytes: what a WebSocket frame carries."""
-    return b"42" + orjson.dumps([message.event, message.payload])
-
-
-def _packet(wire: bytes) -> Packet:
-    """The engine.io packet of ``wire`` (for a socket's queue)."""
-    packet: Packet = Packet(MESSAGE, wire[1:].decode())
-    return packet
 
 
 class _Entry:
@@ -128,19 +125,18 @@ class _Entry:
         assert self._wires is not None
         wire = self._wires.get(message.room)
         if wire is None:
-            wire = self._wires[message.room] = _wire(message)
+            wire = self._wires[message.room] = _text(message.event, message.payload)
         return wire
 
     def wire(self, room: str) -> bytes | None:
         """The text ``room`` gets for this event (None: it gets nothing)."""
-        if self._wires is None:
-            self.route()
+        messages = self.route() if self._wires is None else None
         assert self._wires is not None
         if room not in self._wires:
             return None
         wire = self._wires[room]
-        if wire is None:
-            message = next(m for m in route(self.projected) if m.room == room)
+        if wire is None:  # routed once more only if the rooms were known already
+            message = next(m for m in messages or route(self.projected) if m.room == room)
             wire = self.encoded(message)
         return wire
 
@@ -402,8 +398,8 @@ class SocketIOBroadcaster:
         slices = sum(-(-len(p) // _HEARTBEAT_SLICE) for _, p in quiet)
         pause = min(_HEARTBEAT_MAX_PAUSE, quiet_for * 0.5 / slices) if slices > 1 else 0.0
         for n, (room, participants) in enumerate(quiet):
-            packet = encode("room:position", {"room": room, "position": self._head})
-            frame = text_frame(packet.encode().encode())
+            wire = _text("room:position", {"room": room, "position": self._head})
+            packet, frame = _packet(wire), text_frame(wire)
             for start in range(0, len(participants), _HEARTBEAT_SLICE):
                 if start or n:
                     await asyncio.sleep(pause)
