@@ -72,6 +72,14 @@ class Settings(BaseSettings):
         "queue and writer task (interfaces/realtime/direct.py); busy or slow sockets, "
         "acks, pings and replays always take the queue.",
     )
+    ws_lean_sockets: bool = Field(
+        default=True,
+        description="Serve Socket.IO connections opened straight over a WebSocket "
+        "(transports: ['websocket']) in the connection's own protocol, without engine.io's "
+        "per-connection tasks and queue (interfaces/realtime/lean.py); long-polling sessions "
+        "and their upgrades keep engine.io's path. Needs uvicorn's `ws` left at `auto` and "
+        "no per-message deflate.",
+    )
     send_queue_limit: int = Field(
         default=10_000,
         ge=1,

@@ -19,6 +19,7 @@ from uvicorn.importer import import_from_string
 
 from infrastructure.settings import Settings
 from interfaces.app import create_app
+from interfaces.realtime.lean import LeanWebSocket
 
 GC_THRESHOLDS: Final = (50_000, 50, 1_000)
 """Cyclic GC generation thresholds while serving (CPython's default is 700, 10, 10).
@@ -42,8 +43,16 @@ def build_server(
 ) -> uvicorn.Server:
     """A uvicorn server for ``create_app(settings)`` (call ``run()`` or ``serve()``)."""
     gc.set_threshold(*GC_THRESHOLDS)
-    runtime = {"loop_setting": loop, **protocol_names(http, ws)}
+    deflate = config.pop("ws_per_message_deflate", settings.ws_per_message_deflate)
+    lean = ws == "auto" and settings.ws_lean_sockets and not deflate
+    runtime = {"loop_setting": loop, **protocol_names(http, LeanWebSocket if lean else ws)}
     app = create_app(settings, runtime=runtime)
+    ws_protocol: Any = ws
+    if lean:
+        # Socket.IO opened over a WebSocket is served by the connection's own protocol;
+        # everything else it hands to uvicorn's `auto` protocol (interfaces/realtime/lean.py).
+        ws_protocol = getattr(app, "realtime").lean_protocol  # noqa: B009 - set by Realtime.asgi
+        assert ws_protocol is not None
     return uvicorn.Server(
         uvicorn.Config(
             app,
@@ -51,13 +60,11 @@ def build_server(
             port=port,
             loop=loop,
             http=http,
-            ws=ws,
+            ws=ws_protocol,
             lifespan="on",
             log_level=settings.log_level,
             access_log=access_log,
-            ws_per_message_deflate=config.pop(
-                "ws_per_message_deflate", settings.ws_per_message_deflate
-            ),
+            ws_per_message_deflate=deflate,
             # Engine.IO already pings every socket (ping_interval/ping_timeout); uvicorn's own
             # WebSocket-level ping would be a second timer and frame pair per socket.
             ws_ping_interval=config.pop("ws_ping_interval", None),
@@ -67,11 +74,14 @@ def build_server(
     )
 
 
-def protocol_names(http: str, ws: str) -> dict[str, str]:
+def protocol_names(http: str, ws: str | type[Any]) -> dict[str, str]:
     """The HTTP and websocket protocol classes uvicorn will use for these settings."""
     http_cls = import_from_string(HTTP_PROTOCOLS.get(http, http))
-    ws_path = WS_PROTOCOLS.get(ws, ws)
-    ws_cls = import_from_string(ws_path) if ws_path else None
+    if isinstance(ws, type):
+        ws_cls: Any = ws
+    else:
+        ws_path = WS_PROTOCOLS.get(ws, ws)
+        ws_cls = import_from_string(ws_path) if ws_path else None
     return {"http_protocol": _name(http_cls), "ws_protocol": _name(ws_cls)}
 
 

@@ -20,6 +20,11 @@ framed once and written straight to its transport instead (all of one batch's fr
 a socket in one write, at the end of ``publish``); the queue stays the path for every
 socket that has anything in flight.
 
+A lean connection (``lean.py``: Socket.IO opened straight over a WebSocket) has no queue:
+its frames are written the same way, or wait in its ``backlog`` while its transport is
+paused; the bound applies to that backlog, and a socket dropped for being slow also has
+its WebSocket closed (aborted if it still does not read within ``stall_timeout``).
+
 Recent events are kept in a ring (``history_size`` events) for resumes; an entry
 routes and encodes a room's message the first time a resume or a live listener
 needs it, and keeps its text (bytes only: ``_Entry``). Joins that are catching up
@@ -46,6 +51,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from domain.ports import JSON
 from infrastructure.broadcast import ProjectedEvent
 from interfaces.realtime.direct import WebSocketLinks, text_frame
+from interfaces.realtime.lean import LeanSocket, LeanWebSocket, packet_frame
 from interfaces.realtime.rooms import (
     KITCHEN,
     ORDERS,
@@ -174,7 +180,7 @@ class SocketIOBroadcaster:
         self._dropping: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._links = links
-        self._writes: dict[WebSocketsSansIOProtocol, list[bytes]] = {}
+        self._writes: dict[WebSocketsSansIOProtocol | LeanWebSocket, list[bytes]] = {}
         """Frames for idle sockets, gathered during one ``publish`` and written at its end."""
 
     # --- positions ------------------------------------------------------------------------
@@ -224,9 +230,17 @@ class SocketIOBroadcaster:
     def _flush(self) -> None:
         """Write the frames gathered for idle sockets: one write per socket. ``_publish``
         never awaits, so nothing reached those sockets between the check and the write."""
-        assert self._links is not None
         writes, self._writes = self._writes, {}
         for protocol, frames in writes.items():
+            self._write(protocol, frames)
+
+    def _write(
+        self, protocol: WebSocketsSansIOProtocol | LeanWebSocket, frames: list[bytes]
+    ) -> None:
+        if isinstance(protocol, LeanWebSocket):
+            protocol.write_frames(frames)
+        else:
+            assert self._links is not None
             self._links.write(protocol, frames)
 
     def _listened(self, projected: ProjectedEvent) -> bool:
@@ -273,9 +287,17 @@ class SocketIOBroadcaster:
                 packet = _packet(wire)
             self._put(sid, socket, packet)
 
-    def _writable(self, sid: str, eio_sid: str, socket: Any) -> WebSocketsSansIOProtocol | None:
-        """The connection to write straight to (``direct.py``), or None: use the queue."""
-        if self._links is None or socket is None or sid in self._dropping:
+    def _writable(
+        self, sid: str, eio_sid: str, socket: Any
+    ) -> WebSocketsSansIOProtocol | LeanWebSocket | None:
+        """The connection to write straight to (an idle lean one, or ``direct.py``), or
+        None: use ``_put``."""
+        if socket is None or sid in self._dropping:
+            return None
+        if type(socket) is LeanSocket:
+            conn = socket.conn
+            return conn if not socket.closed and conn.backlog is None else None
+        if self._links is None:
             return None
         return self._links.writable(eio_sid, socket)
 
@@ -291,7 +313,13 @@ class SocketIOBroadcaster:
         socket = self._server.eio.sockets.get(eio_sid) if eio_sid else None
         if socket is None or socket.closed or sid in self._dropping:
             return False
-        if socket.queue.qsize() >= self._window:
+        if type(socket) is LeanSocket:
+            if socket.conn.pending >= self._window and not await socket.conn.drained(
+                self._stall_timeout
+            ):
+                self._drop_slow(sid)
+                return False
+        elif socket.queue.qsize() >= self._window:
             try:
                 async with asyncio.timeout(self._stall_timeout):
                     await socket.queue.join()  # engine.io marks each packet done as it takes it
@@ -306,6 +334,12 @@ class SocketIOBroadcaster:
             # Once a socket is to be dropped it gets nothing more, even if its queue drains
             # before the disconnect runs: what it received stays a gapless prefix.
             return
+        if type(socket) is LeanSocket:
+            if socket.conn.pending >= self._max_backlog:
+                self._drop_slow(sid)
+            else:
+                socket.conn.write(packet_frame(packet))
+            return
         queue = socket.queue
         if queue.qsize() >= self._max_backlog:
             self._drop_slow(sid)
@@ -317,10 +351,19 @@ class SocketIOBroadcaster:
             return
         _LOG.warning("disconnecting sid=%s: more than %d packets queued", sid, self._max_backlog)
         self._dropping.add(sid)
-        task = asyncio.create_task(self._server.disconnect(sid, namespace=NAMESPACE))
+        task = asyncio.create_task(self._disconnect_slow(sid))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._dropping.discard(sid))
+
+    async def _disconnect_slow(self, sid: str) -> None:
+        eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        await self._server.disconnect(sid, namespace=NAMESPACE)
+        socket = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+        if type(socket) is LeanSocket:
+            # After the disconnect packet: a screen that reads again gets everything up to
+            # it, one that does not is cut off once ``stall_timeout`` has passed.
+            socket.conn.close(1000, grace=self._stall_timeout)
 
     # --- history and catch-ups --------------------------------------------------------------
 
@@ -412,8 +455,7 @@ class SocketIOBroadcaster:
                     socket = sockets.get(eio_sid)
                     protocol = self._writable(sid, eio_sid, socket)
                     if protocol is not None:
-                        assert self._links is not None
-                        self._links.write(protocol, [frame])
+                        self._write(protocol, [frame])
                     else:
                         self._put(sid, socket, packet)
         for room in [r for r in self._last_sent if r not in rooms]:

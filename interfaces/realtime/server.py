@@ -26,6 +26,7 @@ from interfaces.realtime.broadcaster import NAMESPACE, SocketIOBroadcaster
 from interfaces.realtime.direct import WebSocketLinks
 from interfaces.realtime.direct import install as install_links
 from interfaces.realtime.history import MAX_REPLAY, StoreHistory
+from interfaces.realtime.lean import LeanWebSocket, bind
 from interfaces.realtime.namespace import OrdersNamespace
 from interfaces.realtime.resume import History, RoomJoiner, Sources
 
@@ -71,6 +72,12 @@ class Realtime:
             stall_timeout=settings.ping_timeout,
             links=self.links,
         )
+        self.lean_protocol: type[LeanWebSocket] | None = None
+        """The uvicorn WebSocket protocol class for lean connections (``lean.py``)."""
+        if settings.ws_lean_sockets and not settings.ws_per_message_deflate:
+            self.lean_protocol = bind(
+                self.server, path=SOCKETIO_PATH, cors_origins=tuple(settings.cors_origins)
+            )
         self._max_replay = max_replay
         self._sources: Sources | None = None
         self._history: History | None = None
@@ -85,8 +92,11 @@ class Realtime:
         )
 
     def asgi(self, app: Any) -> socketio.ASGIApp:
-        """``app`` with Socket.IO at ``/socket.io/`` in front (lifespan passes through)."""
-        return socketio.ASGIApp(self.server, other_asgi_app=app, socketio_path=SOCKETIO_PATH)
+        """``app`` with Socket.IO at ``/socket.io/`` in front (lifespan passes through); its
+        ``realtime`` attribute is this object (``interfaces/server.py`` reads it)."""
+        wrapped = socketio.ASGIApp(self.server, other_asgi_app=app, socketio_path=SOCKETIO_PATH)
+        wrapped.realtime = self
+        return wrapped
 
     @contextlib.asynccontextmanager
     async def running(self, services: Services) -> AsyncIterator[None]:

@@ -37,6 +37,8 @@ class RawSocketIO:
         self._writer = writer
         self.sid = ""
         """The Socket.IO session id (the ``sid`` of the ``40`` connect answer)."""
+        self.opened: dict[str, Any] = {}
+        """The Engine.IO open packet's data (``sid``, ``upgrades``, ``pingInterval`` ...)."""
 
     @classmethod
     async def connect(cls, host: str, port: int, *, receive_buffer: int = 4096) -> RawSocketIO:
@@ -74,6 +76,7 @@ class RawSocketIO:
         assert headers.get("sec-websocket-accept") == accept, head
         opened = await self.receive()
         assert opened.startswith("0{"), opened  # Engine.IO open: {sid, pingInterval, ...}
+        self.opened = json.loads(opened[1:])
         await self.send("40")
         connected = await self.receive()
         assert connected.startswith("40{"), connected

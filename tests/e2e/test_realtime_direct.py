@@ -1,13 +1,16 @@
-"""Live room messages written straight to idle websockets (``interfaces/realtime/direct.py``)
-arrive exactly as those that go through engine.io's queues.
+"""Live room messages written straight to websockets arrive exactly as those that go
+through engine.io's queues: on lean connections (``interfaces/realtime/lean.py``, the
+default for Socket.IO opened over a WebSocket) and on engine.io's own websockets with
+straight writes to idle ones (``interfaces/realtime/direct.py``, lean connections off).
 
 - Under concurrent commands, subscribers in three rooms get every message of their room
   once, by position (the ``orders`` room: every stored event), and a socket that joins
-  with ``since: 0`` meanwhile (its ack and replay take its queue; live messages go
-  straight once the queue is empty and the writer idle) ends with the same kitchen
-  messages. The links' counter shows the straight path was taken.
-- The same commands on a server with straight writes off (every message through the
-  queues) give every room the same messages in the same order.
+  with ``since: 0`` meanwhile (its ack and replay go first; live messages go straight
+  once nothing is in flight) ends with the same kitchen messages. The sockets' class (lean)
+  or the links' counter (engine.io) shows the straight path was taken.
+- The same commands on servers with lean connections, with straight writes only, and with
+  neither (every message through engine.io's queues) give every room the same messages in
+  the same order.
 """
 
 from __future__ import annotations
@@ -31,10 +34,25 @@ JOINS = [
 ]
 
 
-def frames_written(server: LiveServer) -> int:
+MODES = {
+    "lean": {},
+    "engineio-straight": {"ws_lean_sockets": False},
+    "engineio-queues": {"ws_lean_sockets": False, "ws_direct_writes": False},
+}
+"""Settings of the three ways a websocket subscriber can be served."""
+
+
+def engineio(server: LiveServer) -> Any:
     assert server.server is not None
-    sio = server.server.config.app.engineio_server
-    return int(sio.eio._async["websocket"].links.frames_written)
+    return server.server.config.app.engineio_server.eio
+
+
+def frames_written(server: LiveServer) -> int:
+    return int(engineio(server)._async["websocket"].links.frames_written)
+
+
+def socket_classes(server: LiveServer) -> set[str]:
+    return {type(s).__name__ for s in engineio(server).sockets.values()}
 
 
 async def subscribed(base_url: str) -> Socket:
@@ -56,13 +74,23 @@ async def burst(client: httpx.AsyncClient, n: int) -> None:
     )
 
 
+@pytest.mark.parametrize("mode", ["lean", "engineio-straight"])
 async def test_straight_writes_keep_every_room_complete_and_in_order(
-    live_server: LiveServer, client: httpx.AsyncClient
+    mode: str, tmp_path: Any
+) -> None:
+    url = migrated_database(tmp_path / "direct.db")
+    with LiveServer(server_settings(url, **MODES[mode])) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            await straight_writes_scenario(server, client, lean=mode == "lean")
+
+
+async def straight_writes_scenario(
+    live_server: LiveServer, client: httpx.AsyncClient, *, lean: bool
 ) -> None:
     sock = await subscribed(live_server.base_url)
     late = Socket(live_server.base_url)
     try:
-        before = frames_written(live_server)
+        before = 0 if lean else frames_written(live_server)
         for n in range(4):
             await burst(client, n)
         await late.connect()
@@ -79,7 +107,11 @@ async def test_straight_writes_keep_every_room_complete_and_in_order(
             positions = sock.positions(room)
             assert positions == sorted(set(positions)), room
         assert late.named("kitchen") == sock.named("kitchen")
-        assert frames_written(live_server) > before, "the straight path was not taken"
+        if lean:
+            assert socket_classes(live_server) == {"LeanSocket"}
+        else:
+            assert socket_classes(live_server) == {"AsyncSocket"}
+            assert frames_written(live_server) > before, "the straight path was not taken"
     finally:
         await late.close()
         await sock.close()
@@ -95,14 +127,15 @@ def shape(sock: Socket, room: str) -> list[tuple[Any, ...]]:
 
 async def test_straight_and_queued_messages_are_the_same(tmp_path: Any) -> None:
     shapes = []
-    for direct in (True, False):
-        url = migrated_database(tmp_path / f"direct-{direct}.db")
-        with LiveServer(server_settings(url, ws_direct_writes=direct)) as server:
-            assert server.server is not None
-            driver = server.server.config.app.engineio_server.eio._async["websocket"]
-            assert hasattr(driver, "links") is direct
+    for mode, settings in MODES.items():
+        url = migrated_database(tmp_path / f"{mode}.db")
+        with LiveServer(server_settings(url, **settings)) as server:
+            driver = engineio(server)._async["websocket"]
+            assert hasattr(driver, "links") is (mode != "engineio-queues")
             async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
                 sock = await subscribed(server.base_url)
+                lean = {"LeanSocket"} if mode == "lean" else {"AsyncSocket"}
+                assert socket_classes(server) == lean
                 try:
                     for _ in range(3):
                         order = await place(client, new_order(item(), item("Beer", station="bar")))
@@ -113,5 +146,5 @@ async def test_straight_and_queued_messages_are_the_same(tmp_path: Any) -> None:
                     shapes.append({room: shape(sock, room) for _, _, room in JOINS})
                 finally:
                     await sock.close()
-    assert shapes[0] == shapes[1]
+    assert shapes[0] == shapes[1] == shapes[2]
     assert all(shapes[0].values())
