@@ -27,6 +27,7 @@ from interfaces.realtime.direct import WebSocketLinks
 from interfaces.realtime.direct import install as install_links
 from interfaces.realtime.history import MAX_REPLAY, StoreHistory
 from interfaces.realtime.lean import LeanWebSocket, bind
+from interfaces.realtime.manager import IndexedManager
 from interfaces.realtime.namespace import OrdersNamespace
 from interfaces.realtime.resume import History, RoomJoiner, Sources
 
@@ -53,6 +54,7 @@ class Realtime:
         self.settings = settings
         self.server = socketio.AsyncServer(
             async_mode="asgi",
+            client_manager=IndexedManager(),
             cors_allowed_origins=list(settings.cors_origins),
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
