@@ -113,6 +113,10 @@ async def test_a_websocket_open_is_lean_and_speaks_engineio_v4(live_server: Live
         await raw.close()
     await eventually(lambda: not lean_connections(live_server), 10, "the connection's end")
     assert engineio_sockets(live_server) == {}
+    assert live_server.server is not None
+    sio = live_server.server.config.app.engineio_server
+    assert sio.environ == {}  # python-socketio's per-connection state is gone too
+    assert sio.manager.rooms.get("/", {}) == {}
 
 
 BAD_FRAMES = {
@@ -251,3 +255,22 @@ async def test_polling_and_its_upgrade_keep_engineio(live_server: LiveServer) ->
             )
         finally:
             await sock.close()
+
+
+async def test_lean_connections_behind_h11_on_the_asyncio_loop(database_url: str) -> None:
+    """uvicorn's other HTTP protocol and the standard event loop hand upgrades over the same
+    way (the lean protocol gets asyncio's own transport there)."""
+    with LiveServer(server_settings(database_url), http="h11", loop="asyncio") as server:
+        raw = await RawSocketIO.connect(server.host, server.port)
+        try:
+            assert (await raw.call("join:orders", {}))["ok"] is True
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                order = await place(http)
+            async with asyncio.timeout(10):
+                while True:
+                    kind, data = RawSocketIO.decode(await raw.receive())
+                    if kind == "event" and data[1]["order_id"] == order["id"]:
+                        break
+            assert len(lean_connections(server)) == 1
+        finally:
+            await raw.close()
