@@ -32,9 +32,18 @@ def fewer_collections() -> Iterator[None]:
 CACHE_KIB: Final = 131_072
 """SQLite page cache of a rebuild's connections (the default 2 MiB thrashes on big tables)."""
 
+SECURE_DELETE: Final = "PRAGMA secure_delete = FAST"
+"""Deleted read-model rows are not overwritten with zeros when that costs extra writes.
+
+Some SQLite builds (Debian's among them) default to ``secure_delete = ON``: truncating
+the read models of 60,000 events then wrote 11 MB of zeroed pages (half of a rebuild's
+reset), and dropping a swapped-out table zeroes every page of it. Whatever a rebuild
+deletes is derived from the events, which stay in the same file."""
+
 WRITER_PRAGMAS: Final = (
     f"PRAGMA cache_size = -{CACHE_KIB}",
     "PRAGMA temp_store = MEMORY",
+    SECURE_DELETE,
     # as the read models' engine: they are rebuilt from the events, their checkpoint commits
     # with them
     "PRAGMA synchronous = NORMAL",
