@@ -13,10 +13,10 @@ tables and leaves exactly the rows, ticket numbers, checkpoints and counters the
   lookups, no per-event ``OrderChange``, no view per event);
 - per batch, in one write transaction: each order the batch touched gets its final rows
   (its view rendered once, its ticket and lines), then the numbers, counters and
-  checkpoints, as executemany of the live projector's plain SQL with its tuples of stored
-  values (``handlers.PlainSql``, ``view_row_values`` …); the transaction runs in a thread,
-  started while the next batch is folded (``executemany`` takes the GIL back after every
-  row: they overlap little);
+  checkpoints, as the live projector's plain SQL and tuples of stored values
+  (``handlers.PlainSql``, ``view_row_values`` …), up to ``ROWS_PER_STATEMENT`` rows a
+  statement; the transaction runs in a thread while the next batch is folded (a statement
+  runs without the GIL);
 - each time an order shows is formatted once, as the view shows it: placed and first sent
   when they happen, last updated when the order is written; an ``occurred_at`` already in
   that form (what the service writes) is taken as it is, once ``fromisoformat`` accepts it.
@@ -41,6 +41,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final
 
@@ -163,6 +164,30 @@ def _at(metadata: str, recorded_at: str) -> str:
     return iso(datetime.fromisoformat(recorded_at))
 
 
+class _Many:
+    """A statement on rows of ``width`` values: ``one`` for a row (``executemany``), and
+    ``sql(n)`` for ``n`` rows at once, applied in their order (``head``, ``row`` n times
+    joined by ", ", ``tail``)."""
+
+    __slots__ = ("_head", "_row", "_tail", "one", "width")
+
+    def __init__(self, head: str, row: str, tail: str) -> None:
+        self._head, self._row, self._tail = head, row, tail
+        self.one = head + row + tail
+        self.width = row.count("?")
+
+    def sql(self, rows: int) -> str:
+        return self._head + ", ".join([self._row] * rows) + self._tail
+
+
+def _upsert(table: Table, keys: tuple[str, ...], prefix: str) -> _Many:
+    return _Many(*upsert_parts(table, keys, prefix))
+
+
+def _delete(table: Table, key: str, prefix: str) -> _Many:
+    return _Many(f"DELETE FROM {prefix}{table.name} WHERE {key} IN (", "?", ")")
+
+
 class _Statements:
     """The SQL of a batch, on the tables named ``prefix`` + the live name."""
 
@@ -173,17 +198,20 @@ class _Statements:
         self.numbers = _upsert(ORDER_NUMBERS_TABLE, ("order_id",), prefix)
         self.counters = _upsert(ORDER_NUMBER_COUNTERS, ("business_day",), prefix)
         self.checkpoints = _upsert(PROJECTION_CHECKPOINTS, ("name",), prefix)
-        self.delete_view = f"DELETE FROM {prefix}{ORDER_VIEWS.name} WHERE id = ?"
-        self.delete_ticket = f"DELETE FROM {prefix}{KITCHEN_TICKETS.name} WHERE order_id = ?"
-        self.delete_items = f"DELETE FROM {prefix}{KITCHEN_TICKET_ITEMS.name} WHERE order_id = ?"
+        self.delete_view = _delete(ORDER_VIEWS, "id", prefix)
+        self.delete_ticket = _delete(KITCHEN_TICKETS, "order_id", prefix)
+        self.delete_items = _delete(KITCHEN_TICKET_ITEMS, "order_id", prefix)
 
 
-def _upsert(table: Table, keys: tuple[str, ...], prefix: str) -> str:
-    return "".join(upsert_parts(table, keys, prefix))
+_Batch = list[tuple[_Many, list[Any]]]
+"""A batch's statements and their rows (tuples of ``width`` values), in order."""
 
+ROWS_PER_STATEMENT: Final = 1_000
+"""Rows a batch writes with one statement (fewer if SQLite allows fewer parameters).
 
-_Batch = list[tuple[str, list[Any]]]
-"""A batch's statements: SQL and its rows (executemany), in order."""
+``executemany`` takes the GIL back after every row's step, and waits for it while the
+event loop's thread folds the next batch: the write hardly ran beside the fold. A
+statement of many rows is bound at once and runs in one step, without the GIL."""
 
 
 class BulkProjector:
@@ -248,29 +276,29 @@ class BulkProjector:
         conn = await asyncio.to_thread(self._connect)
         loop = asyncio.get_running_loop()
         writing: asyncio.Future[None] | None = None
-        try:
-            rows = self._read()
-            while rows:
-                statements = self._fold(rows)
+        with tuning.prompt_handoffs():  # the writer takes the GIL between statements
+            try:
+                rows = self._read()
+                while rows:
+                    statements = self._fold(rows)
+                    if writing is not None:
+                        await self._committed(writing)
+                    following = self._read()  # before the write starts: reads beside it are slower
+                    # submitted at once (``to_thread`` would start it only at the next await,
+                    # after the next batch is folded). It runs beside the fold: each statement
+                    # writes many rows in one step without the GIL (``ROWS_PER_STATEMENT``).
+                    writing = loop.run_in_executor(None, _commit, conn, statements)
+                    self._writing_to = rows[-1][0]
+                    rows = following
                 if writing is not None:
                     await self._committed(writing)
-                following = self._read()  # before the write starts: reads beside it are slower
-                # submitted at once (``to_thread`` would start it only at the next await,
-                # after the next batch is folded). It overlaps the fold less than it could:
-                # executemany takes the GIL back after every row's step, and waits for it
-                # while this thread folds, so most of it still runs at ``_committed``.
-                writing = loop.run_in_executor(None, _commit, conn, statements)
-                self._writing_to = rows[-1][0]
-                rows = following
-            if writing is not None:
-                await self._committed(writing)
-        finally:
-            if writing is not None:
-                # Interrupted or failed: a thread may still write on ``conn``; let it finish.
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()  # what propagates is the first failure, if any
-            conn.close()
+            finally:
+                if writing is not None:
+                    # Interrupted or failed: a thread may still write on ``conn``; let it finish.
+                    await asyncio.wait([writing])
+                    if not writing.cancelled():
+                        writing.exception()  # what propagates is the first failure, if any
+                conn.close()
         return self._position
 
     async def _committed(self, writing: asyncio.Future[None]) -> None:
@@ -287,9 +315,9 @@ class BulkProjector:
         discard this projector."""
         self.until = until
         while self._folded_to < until and (rows := self._read()):
-            for sql, parameters in self._fold(rows):
+            for statement, parameters in self._fold(rows):
                 if parameters:
-                    await conn.exec_driver_sql(sql, parameters)
+                    await conn.exec_driver_sql(statement.one, parameters)
             self._position = rows[-1][0]
         return self._position
 
@@ -443,12 +471,16 @@ class BulkProjector:
 
 
 def _commit(conn: sqlite3.Connection, statements: _Batch) -> None:
-    """Run ``statements`` in one write transaction on ``conn``."""
+    """Run ``statements`` in one write transaction on ``conn``, up to ``ROWS_PER_STATEMENT``
+    rows a statement."""
+    parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for sql, rows in statements:
-            if rows:
-                conn.executemany(sql, rows)
+        for statement, rows in statements:
+            step = max(1, min(ROWS_PER_STATEMENT, parameters // statement.width))
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                conn.execute(statement.sql(len(chunk)), list(chain.from_iterable(chunk)))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
