@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
-from domain.model import Item
+from domain.model import Item, Order
 from domain.ports import JSON
 from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
@@ -84,12 +84,20 @@ def stored_iso(text: str) -> str:
 
 def _plain_upsert(table: Table, keys: tuple[str, ...]) -> PlainSql:
     """``upsert(…)``'s SQLite statement with positional parameters in column order."""
+    return PlainSql("".join(upsert_parts(table, keys)))
+
+
+def upsert_parts(table: Table, keys: tuple[str, ...], prefix: str = "") -> tuple[str, str, str]:
+    """The SQL of ``_plain_upsert`` on the table named ``prefix`` + its name (a rebuild's
+    shadow tables) as ``(head, row, tail)``: ``row`` is one row's placeholders, so ``head``
+    + rows joined by ", " + ``tail`` upserts several rows, in their order."""
     names = [c.name for c in table.columns]
     updated = [n for n in names if n not in keys]
-    return PlainSql(
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-        + ", ".join(f"{n} = excluded.{n}" for n in updated)
+    return (
+        f"INSERT INTO {prefix}{table.name} ({', '.join(names)}) VALUES ",
+        f"({', '.join('?' * len(names))})",
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{n} = excluded.{n}" for n in updated),
     )
 
 
@@ -290,7 +298,12 @@ def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
     """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``).
 
     ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``)."""
-    meta = tracked.meta
+    return view_row_values(view, tracked.meta.created_position)
+
+
+def view_row_values(view: JSON, created_position: int) -> tuple[Any, ...]:
+    """``view_values`` of the order whose view is ``view`` and which was placed at
+    ``created_position``."""
     created, updated, sent = view["created_at"], view["updated_at"], view["sent_at"]
     stored_created = stored_iso(created)
     stored_updated = stored_created if updated == created else stored_iso(updated)
@@ -304,7 +317,7 @@ def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
         view["table_number"],
         view["version"],
         view["position"],
-        meta.created_position,
+        created_position,
         stored_created,
         stored_updated,
         stored_sent,
@@ -317,17 +330,25 @@ def ticket_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
     ``render_order(tracked)`` (its ``sent_at`` text is the ticket's)."""
     order, meta = tracked.order, tracked.meta
     assert meta.sent_at is not None and view["sent_at"] is not None
+    return ticket_row_values(order, meta.number, view["sent_at"], meta.sent_position, meta.position)
+
+
+def ticket_row_values(
+    order: Order, number: int | None, sent: str, sent_position: int | None, position: int
+) -> tuple[Any, ...]:
+    """``ticket_values`` of ``order`` with its meta's number and positions; ``sent`` is the
+    time it was first sent as the view shows it (``iso``)."""
     return (
         order.order_id,
-        meta.number,
+        number,
         order.order_type._value_,
         order.table_number,
         order.status._value_,
         order.notes,
-        stored_iso(view["sent_at"]),
-        meta.sent_position,
+        stored_iso(sent),
+        sent_position,
         order.version,
-        meta.position,
+        position,
     )
 
 

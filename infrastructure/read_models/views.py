@@ -128,9 +128,17 @@ def render_order(tracked: TrackedOrder) -> JSON:
         sent = updated
     else:
         sent = created if sent_at == created_at else iso(sent_at)
+    return order_view(order, meta.number, meta.position, created, updated, sent)
+
+
+def order_view(
+    order: Order, number: int | None, position: int, created: str, updated: str, sent: str | None
+) -> JSON:
+    """``render_order`` of ``order`` with its meta's number and position, and its times
+    already in the view's text (``iso``): a rebuild formats each time of an order once."""
     return {
         "id": order.order_id,
-        "number": meta.number,
+        "number": number,
         "business_day": order.business_day,
         "order_type": order.order_type._value_,
         "table_number": order.table_number,
@@ -139,7 +147,7 @@ def render_order(tracked: TrackedOrder) -> JSON:
         "status": order.status._value_,
         "cancel_reason": order.cancel_reason,
         "version": order.version,
-        "position": meta.position,
+        "position": position,
         "total": order_total(order),
         "created_at": created,
         "updated_at": updated,

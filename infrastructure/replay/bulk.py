@@ -13,14 +13,18 @@ tables and leaves exactly the rows, ticket numbers, checkpoints and counters the
   lookups, no per-event ``OrderChange``, no view per event);
 - per batch, in one write transaction: each order the batch touched gets its final rows
   (its view rendered once, its ticket and lines), then the numbers, counters and
-  checkpoints, as executemany of plain SQL with positional rows, the values SQLAlchemy's
-  bind processors give; the transaction runs in a thread, started while the next batch
-  is folded (``executemany`` takes the GIL back after every row: they overlap little).
+  checkpoints, as the live projector's plain SQL and tuples of stored values
+  (``handlers.PlainSql``, ``view_row_values`` …), up to ``ROWS_PER_STATEMENT`` rows a
+  statement; the transaction runs in a thread while the next batch is folded (a statement
+  runs without the GIL);
+- each time an order shows is formatted once, as the view shows it: placed and first sent
+  when they happen, last updated when the order is written; an ``occurred_at`` already in
+  that form (what the service writes) is taken as it is, once ``fromisoformat`` accepts it.
 
 Why the rows are the live projector's: its handlers write, per batch, the *final* state
 of every order the batch touched (upserts and deletes keyed by order), so the tables after
 a batch depend only on each order's state at its end; row, view and ticket shapes come
-from the same functions (``handlers.view_row``, ``views.render_order`` …). Folding in
+from the same functions (``handlers.view_row_values``, ``views.order_view`` …). Folding in
 position order gives the state the live projector's cache or stream refold gives on a
 store whose stream versions are dense (what ``store verify`` checks). Numbers are given
 by the domain's ``OrderNumbering`` in position order, as live.
@@ -33,16 +37,16 @@ projector does after a cache miss.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 from sqlalchemy import Table
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.business_day import OrderNumbering
@@ -54,9 +58,11 @@ from infrastructure.projector import ORDER_NUMBERS, ProjectionFailed
 from infrastructure.read_models.handlers import (
     KitchenProjection,
     OrderViewsProjection,
-    ticket_item_rows,
-    ticket_row,
-    view_row,
+    stored_time,
+    ticket_item_values,
+    ticket_row_values,
+    upsert_parts,
+    view_row_values,
 )
 from infrastructure.read_models.tables import (
     KITCHEN_TICKET_ITEMS,
@@ -64,15 +70,10 @@ from infrastructure.read_models.tables import (
     ORDER_NUMBER_COUNTERS,
     ORDER_VIEWS,
     PROJECTION_CHECKPOINTS,
+    iso,
 )
 from infrastructure.read_models.tables import ORDER_NUMBERS as ORDER_NUMBERS_TABLE
-from infrastructure.read_models.views import (
-    OrderMeta,
-    TrackedOrder,
-    kitchen_items,
-    occurred,
-    render_order,
-)
+from infrastructure.read_models.views import KITCHEN_STATUSES, kitchen_items, order_view
 from infrastructure.replay import tuning
 from infrastructure.replay.source import BUSY_TIMEOUT, EventLog
 
@@ -92,133 +93,125 @@ _Row = tuple[int, str, int, str, int, str, str, str]
 """``(position, stream_id, stream_version, type, schema_version, data, metadata,
 recorded_at)`` as stored."""
 _NO_LIMIT: Final = 2**62
-_DIALECT: Final = sqlite.dialect()
 
 
 class _Folded:
-    """An order as folded so far, with what its rows need beyond ``Order``.
-
-    ``metadata``/``recorded_at`` are the raw columns of its last event: its ``updated_at``
-    is decoded from them only when the order is written."""
+    """An order as folded so far, with what its rows need beyond ``Order``: the view's
+    times (``iso`` text) and positions of its placement and first firing, and the row of
+    its last event (its ``updated_at`` is formatted from that row's ``metadata`` and
+    ``recorded_at`` only when the order is written)."""
 
     __slots__ = (
-        "created_at",
+        "created",
         "created_position",
-        "metadata",
         "number",
         "order",
-        "position",
-        "recorded_at",
-        "sent_at",
+        "row",
+        "sent",
         "sent_position",
         "stored",
     )
 
-    def __init__(self, order: Order, number: int | None, at: datetime, row: _Row) -> None:
+    def __init__(self, order: Order, number: int | None, row: _Row) -> None:
         position = row[0]
+        at = _at(row[6], row[7])
         self.order = order
         self.number = number
-        self.created_at = at
+        self.created = at
         self.created_position = position
-        self.position = position
-        self.metadata = row[6]
-        self.recorded_at = row[7]
+        self.row = row
         fired = order.fired_ever
-        self.sent_at: datetime | None = at if fired else None
+        self.sent: str | None = at if fired else None
         self.sent_position: int | None = position if fired else None
         self.stored = False
         """Whether rows of it may be in the tables (written by an earlier batch)."""
 
-    def tracked(self) -> TrackedOrder:
-        updated_at = _at(self.metadata, self.recorded_at)
-        meta = OrderMeta(
-            self.number,
-            self.created_at,
-            self.created_position,
-            updated_at,
-            self.position,
-            self.sent_at,
-            self.sent_position,
-        )
-        return TrackedOrder(self.order, meta)
+    def advance(self, order: Order, row: _Row) -> None:
+        """``projector.next_meta`` on this record: the order is now ``order``, at ``row``
+        (``BulkProjector._fold`` does the same inline)."""
+        self.order = order
+        if self.sent is None and order.fired_ever:
+            self.sent = self.time_of(row)
+            self.sent_position = row[0]
+        self.row = row
+
+    def time_of(self, row: _Row) -> str:
+        """``_at`` of ``row``, the event after ``self.row``: when both are the events an order
+        was placed and fired with (one command: the same metadata), the placement's text."""
+        last = self.row
+        if last[0] == self.created_position and last[6] == row[6] and last[7] == row[7]:
+            return self.created
+        return _at(row[6], row[7])
 
 
-def _at(metadata: str, recorded_at: str) -> datetime:
-    """``views.occurred_at`` of a stored row: its ``occurred_at`` metadata, else recorded_at."""
-    return occurred(orjson.loads(metadata)) or datetime.fromisoformat(recorded_at)
-
-
-class _Upsert:
-    """``INSERT … ON CONFLICT (keys) DO UPDATE`` of every column (as ``handlers.upsert``)
-    with positional parameters; ``rows`` turns the row builders' dicts into tuples of the
-    values SQLAlchemy would bind (its bind processors applied; SQLite's ``DATETIME`` one
-    by ``_datetime_text``: the same text, faster)."""
-
-    def __init__(self, table: Table, keys: tuple[str, ...], prefix: str, dialect: Dialect) -> None:
-        names = [c.name for c in table.columns]
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
-        self.sql = (
-            f"INSERT INTO {prefix}{table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-        )
-        namespace: dict[str, Any] = {}
-        values = []
-        for column in table.columns:
-            impl = column.type.dialect_impl(dialect)
-            process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
-            value = f"row[{column.name!r}]"
-            if process is not None:
-                if isinstance(impl, sqlite.DATETIME) and impl._storage_format == _DATETIME_FORMAT:
-                    process = _datetime_text(process)
-                namespace[f"p_{column.name}"] = process
-                value = f"p_{column.name}({value})"
-            values.append(value)
-        # the source holds only the table's column names
-        exec(f"def values(row):\n    return ({', '.join(values)},)", namespace)
-        self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = namespace["values"]
-
-    def rows(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        values = self._values
-        return [values(row) for row in rows]
-
-
-_DATETIME_FORMAT: Final = (
-    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+_VIEW_TIME: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00"
 )
-"""SQLAlchemy's default storage format of SQLite ``DATETIME`` (the read models' columns)."""
+"""``iso``'s form of a time (UTC, microseconds), ASCII digits only."""
 
 
-def _datetime_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """SQLAlchemy's SQLite ``DATETIME`` bind processor ``process`` (``_DATETIME_FORMAT``:
-    the time's fields as they are, any zone dropped), by ``isoformat`` for a datetime."""
+def _at(metadata: str, recorded_at: str) -> str:
+    """``iso(views.occurred_at(…))`` of a stored row: the view's text of its ``occurred_at``
+    metadata, else of its recorded_at.
 
-    def text(value: Any) -> Any:
-        if type(value) is datetime:
-            return value.isoformat(" ", "microseconds")[:26]
-        return process(value)  # None, a date, or its refusal
+    ``iso`` costs ~2 µs a call; the service writes ``occurred_at`` in the view's form (but
+    for a time on a whole second), and text of that form that ``fromisoformat`` accepts is
+    what ``iso`` gives back (every field is read as written, the zone is UTC)."""
+    raw = orjson.loads(metadata).get("occurred_at")  # as ``views.occurred``
+    if isinstance(raw, str):
+        at = datetime.fromisoformat(raw)  # raises what ``occurred`` raises
+        return raw if _VIEW_TIME.fullmatch(raw) else iso(at)
+    return iso(datetime.fromisoformat(recorded_at))
 
-    return text
+
+class _Many:
+    """A statement on rows of ``width`` values: ``one`` for a row (``executemany``), and
+    ``sql(n)`` for ``n`` rows at once, applied in their order (``head``, ``row`` n times
+    joined by ", ", ``tail``)."""
+
+    __slots__ = ("_head", "_row", "_tail", "one", "width")
+
+    def __init__(self, head: str, row: str, tail: str) -> None:
+        self._head, self._row, self._tail = head, row, tail
+        self.one = head + row + tail
+        self.width = row.count("?")
+
+    def sql(self, rows: int) -> str:
+        return self._head + ", ".join([self._row] * rows) + self._tail
+
+
+def _upsert(table: Table, keys: tuple[str, ...], prefix: str) -> _Many:
+    return _Many(*upsert_parts(table, keys, prefix))
+
+
+def _delete(table: Table, key: str, prefix: str) -> _Many:
+    return _Many(f"DELETE FROM {prefix}{table.name} WHERE {key} IN (", "?", ")")
 
 
 class _Statements:
     """The SQL of a batch, on the tables named ``prefix`` + the live name."""
 
     def __init__(self, prefix: str) -> None:
-        dialect = _DIALECT
-        self.views = _Upsert(ORDER_VIEWS, ("id",), prefix, dialect)
-        self.tickets = _Upsert(KITCHEN_TICKETS, ("order_id",), prefix, dialect)
-        self.items = _Upsert(KITCHEN_TICKET_ITEMS, ("order_id", "item_id"), prefix, dialect)
-        self.numbers = _Upsert(ORDER_NUMBERS_TABLE, ("order_id",), prefix, dialect)
-        self.counters = _Upsert(ORDER_NUMBER_COUNTERS, ("business_day",), prefix, dialect)
-        self.checkpoints = _Upsert(PROJECTION_CHECKPOINTS, ("name",), prefix, dialect)
-        self.delete_view = f"DELETE FROM {prefix}{ORDER_VIEWS.name} WHERE id = ?"
-        self.delete_ticket = f"DELETE FROM {prefix}{KITCHEN_TICKETS.name} WHERE order_id = ?"
-        self.delete_items = f"DELETE FROM {prefix}{KITCHEN_TICKET_ITEMS.name} WHERE order_id = ?"
+        self.views = _upsert(ORDER_VIEWS, ("id",), prefix)
+        self.tickets = _upsert(KITCHEN_TICKETS, ("order_id",), prefix)
+        self.items = _upsert(KITCHEN_TICKET_ITEMS, ("order_id", "item_id"), prefix)
+        self.numbers = _upsert(ORDER_NUMBERS_TABLE, ("order_id",), prefix)
+        self.counters = _upsert(ORDER_NUMBER_COUNTERS, ("business_day",), prefix)
+        self.checkpoints = _upsert(PROJECTION_CHECKPOINTS, ("name",), prefix)
+        self.delete_view = _delete(ORDER_VIEWS, "id", prefix)
+        self.delete_ticket = _delete(KITCHEN_TICKETS, "order_id", prefix)
+        self.delete_items = _delete(KITCHEN_TICKET_ITEMS, "order_id", prefix)
 
 
-_Batch = list[tuple[str, list[Any]]]
-"""A batch's statements: SQL and its rows (executemany), in order."""
+_Batch = list[tuple[_Many, list[Any]]]
+"""A batch's statements and their rows (tuples of ``width`` values), in order."""
+
+ROWS_PER_STATEMENT: Final = 1_000
+"""Rows a batch writes with one statement (fewer if SQLite allows fewer parameters).
+
+``executemany`` takes the GIL back after every row's step, and waits for it while the
+event loop's thread folds the next batch: the write hardly ran beside the fold. A
+statement of many rows is bound at once and runs in one step, without the GIL."""
 
 
 class BulkProjector:
@@ -283,29 +276,29 @@ class BulkProjector:
         conn = await asyncio.to_thread(self._connect)
         loop = asyncio.get_running_loop()
         writing: asyncio.Future[None] | None = None
-        try:
-            rows = self._read()
-            while rows:
-                statements = self._fold(rows)
+        with tuning.prompt_handoffs():  # the writer takes the GIL between statements
+            try:
+                rows = self._read()
+                while rows:
+                    statements = self._fold(rows)
+                    if writing is not None:
+                        await self._committed(writing)
+                    following = self._read()  # before the write starts: reads beside it are slower
+                    # submitted at once (``to_thread`` would start it only at the next await,
+                    # after the next batch is folded). It runs beside the fold: each statement
+                    # writes many rows in one step without the GIL (``ROWS_PER_STATEMENT``).
+                    writing = loop.run_in_executor(None, _commit, conn, statements)
+                    self._writing_to = rows[-1][0]
+                    rows = following
                 if writing is not None:
                     await self._committed(writing)
-                following = self._read()  # before the write starts: reads beside it are slower
-                # submitted at once (``to_thread`` would start it only at the next await,
-                # after the next batch is folded). It overlaps the fold less than it could:
-                # executemany takes the GIL back after every row's step, and waits for it
-                # while this thread folds, so most of it still runs at ``_committed``.
-                writing = loop.run_in_executor(None, _commit, conn, statements)
-                self._writing_to = rows[-1][0]
-                rows = following
-            if writing is not None:
-                await self._committed(writing)
-        finally:
-            if writing is not None:
-                # Interrupted or failed: a thread may still write on ``conn``; let it finish.
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()  # what propagates is the first failure, if any
-            conn.close()
+            finally:
+                if writing is not None:
+                    # Interrupted or failed: a thread may still write on ``conn``; let it finish.
+                    await asyncio.wait([writing])
+                    if not writing.cancelled():
+                        writing.exception()  # what propagates is the first failure, if any
+                conn.close()
         return self._position
 
     async def _committed(self, writing: asyncio.Future[None]) -> None:
@@ -322,9 +315,9 @@ class BulkProjector:
         discard this projector."""
         self.until = until
         while self._folded_to < until and (rows := self._read()):
-            for sql, parameters in self._fold(rows):
+            for statement, parameters in self._fold(rows):
                 if parameters:
-                    await conn.exec_driver_sql(sql, parameters)
+                    await conn.exec_driver_sql(statement.one, parameters)
             self._position = rows[-1][0]
         return self._position
 
@@ -358,7 +351,7 @@ class BulkProjector:
         numbered: list[tuple[str, str, int]] = []
         loads, placed, decoders = orjson.loads, OrderPlaced, self._decoders
         for row in rows:
-            position, stream_id, _, type_name, version, data, metadata, recorded_at = row
+            position, stream_id, _, type_name, version, data, _, _ = row
             try:
                 parsed = loads(data)  # first, as in ``decode(type, loads(data), version)``
                 event = (decoders.get((type_name, version)) or self._decoder(row))(parsed)
@@ -368,20 +361,18 @@ class BulkProjector:
                     number = numbering.next_number(day)
                     numbered.append((order.order_id, day, number))
                     self._numbers[order.order_id] = number
-                    folded = _Folded(order, number, _at(metadata, recorded_at), row)
+                    folded = _Folded(order, number, row)
                     previous = orders.get(stream_id)
                     folded.stored = previous is not None and previous.stored
                     orders[stream_id] = folded
                 else:
                     folded = orders.get(stream_id) or self._refold(row)
-                    # ``_advance``, inline: this runs for every event
+                    # ``folded.advance``, inline: this runs for every event
                     folded.order = order = evolve(folded.order, event)
-                    folded.position = position
-                    folded.metadata = metadata
-                    folded.recorded_at = recorded_at
-                    if folded.sent_at is None and order.fired_ever:
-                        folded.sent_at = _at(metadata, recorded_at)
+                    if folded.sent is None and order.fired_ever:
+                        folded.sent = folded.time_of(row)
                         folded.sent_position = position
+                    folded.row = row
             except Exception as exc:
                 raise ProjectionFailed(self._names, position, exc) from exc
             touched[stream_id] = folded
@@ -400,18 +391,6 @@ class BulkProjector:
         decode_data = self._decoders[key] = decoder(*key)
         return decode_data
 
-    @staticmethod
-    def _advance(folded: _Folded, order: Order, row: _Row) -> None:
-        """``projector.next_meta`` on the order's record: it is now at ``row`` (``_fold``
-        does the same inline)."""
-        folded.order = order
-        folded.position = row[0]
-        folded.metadata = row[6]
-        folded.recorded_at = row[7]
-        if folded.sent_at is None and order.fired_ever:
-            folded.sent_at = _at(row[6], row[7])
-            folded.sent_position = row[0]
-
     def _refold(self, row: _Row) -> _Folded:
         """The order of ``row`` before it, folded from its stream (it was dropped once final);
         an order never placed gives ``evolve``'s refusal of ``row``'s event."""
@@ -422,9 +401,9 @@ class BulkProjector:
             order = evolve(folded.order if folded is not None else None, event)
             if folded is None:
                 number = self._numbers.get(order.order_id)
-                folded = _Folded(order, number, _at(event_row[6], event_row[7]), event_row)
+                folded = _Folded(order, number, event_row)
             else:
-                self._advance(folded, order, event_row)
+                folded.advance(order, event_row)
         if folded is None:
             evolve(None, decode(row[3], orjson.loads(row[5]), row[4]))
             raise AssertionError("unreachable: evolve refuses an order that was never placed")
@@ -435,10 +414,12 @@ class BulkProjector:
     def _statements(
         self, touched: Iterable[_Folded], numbered: list[tuple[str, str, int]], last: int
     ) -> _Batch:
+        """The batch's rows as the live projector's one-hop writer stores them (its
+        ``PlainSql`` tuples: ``view_row_values``, ``ticket_row_values`` …)."""
         sql = self._sql
-        views: list[dict[str, Any]] = []
-        tickets: list[dict[str, Any]] = []
-        items: list[dict[str, Any]] = []
+        views: list[tuple[Any, ...]] = []
+        tickets: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
         gone: list[tuple[str]] = []
         cleared: list[tuple[str]] = []
         off_board: list[tuple[str]] = []
@@ -450,49 +431,56 @@ class BulkProjector:
                     gone.append(key)
                     off_board.append(key)
                 continue
-            tracked = folded.tracked()
             if self._views:
-                views.append(view_row(tracked, render_order(tracked)))
+                at = folded.row
+                updated = _at(at[6], at[7])
+                view = order_view(order, folded.number, at[0], folded.created, updated, folded.sent)
+                views.append(view_row_values(view, folded.created_position))
             if not self._kitchen:
                 continue
-            if tracked.in_kitchen:
-                tickets.append(ticket_row(tracked))
+            sent = folded.sent
+            if order.status in KITCHEN_STATUSES and sent is not None:  # ``in_kitchen``
+                tickets.append(
+                    ticket_row_values(
+                        order, folded.number, sent, folded.sent_position, folded.row[0]
+                    )
+                )
                 if folded.stored:
                     cleared.append(key)
-                items.extend(ticket_item_rows(order.order_id, kitchen_items(order)))
+                items.extend(ticket_item_values(order.order_id, kitchen_items(order)))
             elif folded.stored:
                 off_board.append(key)
         statements: _Batch = []
         if self._views:
             statements.append((sql.delete_view, gone))
-            statements.append((sql.views.sql, sql.views.rows(views)))
+            statements.append((sql.views, views))
         if self._kitchen:
             statements.append((sql.delete_items, off_board + cleared))
             statements.append((sql.delete_ticket, off_board))
-            statements.append((sql.tickets.sql, sql.tickets.rows(tickets)))
-            statements.append((sql.items.sql, sql.items.rows(items)))
+            statements.append((sql.tickets, tickets))
+            statements.append((sql.items, items))
         numbering = self._numbering
-        numbers = [{"order_id": o, "business_day": d, "number": n} for o, d, n in numbered]
         days = dict.fromkeys(d for _, d, _ in numbered)
-        counters = [{"business_day": d, "last_number": numbering.last_number(d)} for d in days]
-        now = datetime.now(UTC)
-        checkpoints = [
-            {"name": n, "position": last, "updated_at": now, "last_error": None}
-            for n in self._names
-        ]
-        statements.append((sql.numbers.sql, sql.numbers.rows(numbers)))
-        statements.append((sql.counters.sql, sql.counters.rows(counters)))
-        statements.append((sql.checkpoints.sql, sql.checkpoints.rows(checkpoints)))
+        counters = [(d, numbering.last_number(d)) for d in days]
+        now = stored_time(datetime.now(UTC))
+        checkpoints = [(n, last, now, None) for n in self._names]
+        statements.append((sql.numbers, numbered))
+        statements.append((sql.counters, counters))
+        statements.append((sql.checkpoints, checkpoints))
         return statements
 
 
 def _commit(conn: sqlite3.Connection, statements: _Batch) -> None:
-    """Run ``statements`` in one write transaction on ``conn``."""
+    """Run ``statements`` in one write transaction on ``conn``, up to ``ROWS_PER_STATEMENT``
+    rows a statement."""
+    parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for sql, rows in statements:
-            if rows:
-                conn.executemany(sql, rows)
+        for statement, rows in statements:
+            step = max(1, min(ROWS_PER_STATEMENT, parameters // statement.width))
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                conn.execute(statement.sql(len(chunk)), list(chain.from_iterable(chunk)))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
