@@ -184,6 +184,8 @@ class Projector:
         self._waiter_ids = itertools.count()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pause: asyncio.Future[Any] | None = None
+        """What the loop waits for between batches (``_unless_stopped``)."""
         # SQLite file: each batch's write transaction runs in one call on this thread.
         # When the store checkpoints the WAL from its own thread, this writer does not.
         autocheckpoint = not getattr(store, "checkpoints_in_background", False)
@@ -260,6 +262,8 @@ class Projector:
         if task is None:
             return
         self._stopping.set()
+        if self._pause is not None:
+            self._pause.cancel()
         await task
         if self._sync_writer is not None:
             await self._run_writer(self._close_writer)
@@ -320,12 +324,16 @@ class Projector:
         while not self._stopping.is_set():
             try:
                 batch = await self._store.read_all(self._position, self._batch_size)
-                if not batch:
+                if batch:
+                    await self._process(batch)
+                if len(batch) < self._batch_size:
+                    # A short page: the projector has reached the head the store knows.
+                    # Wait for it to move rather than read again (a read past the head is
+                    # a query of the file; the wait returns at once if it moved meanwhile
+                    # and notices other processes' writes as the store's contract says).
                     await self._unless_stopped(
                         self._store.wait_for_events(self._position, self._idle_timeout)
                     )
-                    continue
-                await self._process(batch)
             except ProjectionFailed as exc:
                 await self._note_failure(exc)
                 await self._back_off()
@@ -689,16 +697,27 @@ class Projector:
             yield conn
 
     async def _unless_stopped(self, awaitable: Awaitable[_T]) -> None:
-        """Await ``awaitable`` unless ``stop()`` is called first (then cancel it)."""
+        """Await ``awaitable`` unless ``stop()`` is called first (then cancel it).
+
+        One task, which ``stop()`` cancels (the projector waits like this after every
+        batch that reaches the head: no second task on ``_stopping`` and ``asyncio.wait``).
+        """
+        if self._stopping.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            return
         work = asyncio.ensure_future(awaitable)
-        stopped = asyncio.ensure_future(self._stopping.wait())
+        self._pause = work
         try:
-            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            stopped = self._stopping.is_set() and work.cancelled()
+            if not stopped or (current is not None and current.cancelling()):
+                raise
         finally:
-            for task in (work, stopped):
-                task.cancel()
-        if work.done() and not work.cancelled():
-            work.result()
+            self._pause = None
+            work.cancel()
 
 
 async def rebuild(

@@ -15,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -671,6 +671,91 @@ async def test_wait_for_position_is_true_after_catch_up_and_false_on_timeout(
     assert projector.position == pos.position
     assert await projector.lag() == 0
     assert not await projector.wait_for_position(pos.position + 1, 0.05)
+
+
+class PagesRead:
+    """The store, recording how many events each of the projector's ``read_all`` returned."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self.pages: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Any]:
+        page = await self._store.read_all(after_position, limit)
+        self.pages.append(len(page))
+        return page
+
+
+async def test_a_caught_up_projector_waits_instead_of_reading_again(
+    pos: Pos, store: EventStore, engine: AsyncEngine
+) -> None:
+    """After a short page the projector waits for the head to move: a read past the head
+    would be a query of the file for nothing. Full pages are read on at once."""
+    recorded = PagesRead(store)
+    projector = Projector(cast(EventStore, recorded), engine, batch_size=2)
+    await projector.start()
+    try:
+        for _ in range(3):
+            await pos.place("grill")
+            await settled(projector, pos)
+        await busy_service(pos, 2)
+        await settled(projector, pos)
+    finally:
+        await projector.stop()
+    pages = recorded.pages
+    assert pages[0] == 0  # the first read, on an empty store
+    # Later, a read that finds nothing only ever follows a full page.
+    assert all(pages[n - 1] == 2 for n in range(1, len(pages)) if not pages[n]), pages
+    assert 0 < pages.count(0) < len(pages) // 2, pages
+
+
+class GatedProjection:
+    """Holds its first batch until ``gate`` opens (``entered`` is set meanwhile)."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def apply(self, conn: AsyncConnection, changes: Sequence[OrderChange]) -> None:
+        self.entered.set()
+        await self.gate.wait()
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        return None
+
+
+async def test_stop_ends_the_wait_between_batches(
+    pos: Pos, store: EventStore, engine: AsyncEngine
+) -> None:
+    projector = Projector(store, engine, idle_timeout=3600)
+    await projector.start()
+    await pos.place("grill")
+    await settled(projector, pos)
+    await asyncio.wait_for(projector.stop(), WAIT)  # not the hour's idle timeout
+    assert not projector.running
+
+
+async def test_stop_during_a_batch_does_not_wait_after_it(
+    pos: Pos, store: EventStore, engine: AsyncEngine, read_models: ReadModels
+) -> None:
+    gated = GatedProjection()
+    handlers = (*default_projections(), gated)
+    projector = Projector(store, engine, handlers=handlers, idle_timeout=3600)
+    await projector.start()
+    order_id, _ = await pos.place("grill")
+    await asyncio.wait_for(gated.entered.wait(), WAIT)
+    stopping = asyncio.create_task(projector.stop())
+    await asyncio.sleep(0)  # stop() has asked; the batch is still in hand
+    assert not stopping.done()
+    gated.gate.set()
+    await asyncio.wait_for(stopping, WAIT)  # the batch committed, then no idle wait
+    assert projector.position == pos.position
+    assert await read_models.get_order(order_id) is not None
 
 
 # --- failures ---------------------------------------------------------------------------
