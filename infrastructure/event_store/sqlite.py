@@ -566,7 +566,7 @@ class SqliteEventStore:
         self._advance(head)
         return head
 
-    async def wait_for_events(self, after_position: int, timeout: float) -> int:
+    async def wait_for_events(self, after_position: int, timeout: float | None) -> int:
         if self._head > after_position:
             return self._head
         # Another process may have written since this one last read the file's head (a
@@ -581,9 +581,13 @@ class SqliteEventStore:
         self._waiters += 1
         self._someone_waits.set()
         try:
-            async with asyncio.timeout(timeout):
+            if timeout is None:  # the projector's wait: no timeout to arm
                 while self._head <= after_position and not self._closed:
                     await self._advanced.wait()
+            else:
+                async with asyncio.timeout(timeout):
+                    while self._head <= after_position and not self._closed:
+                        await self._advanced.wait()
         except TimeoutError:
             pass
         finally:

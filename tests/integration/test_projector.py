@@ -550,6 +550,14 @@ class RaisingBroadcaster:
         raise RuntimeError("socket server is down")
 
 
+class LateRaisingBroadcaster(RaisingBroadcaster):
+    """Fails after it has suspended once (the part awaited under the publish timeout)."""
+
+    async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
+        await asyncio.sleep(0)
+        await super().publish(batch)
+
+
 class HangingBroadcaster:
     async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
         await asyncio.Event().wait()
@@ -578,10 +586,17 @@ class CheckingBroadcaster:
                 self.problems.append(f"{projected.position} published before it is shown")
 
 
+@pytest.mark.parametrize(
+    "failing", [RaisingBroadcaster, LateRaisingBroadcaster], ids=["at-once", "after-awaiting"]
+)
 async def test_a_raising_broadcaster_does_not_stop_projection(
-    pos: Pos, store: EventStore, engine: AsyncEngine, read_models: ReadModels
+    pos: Pos,
+    store: EventStore,
+    engine: AsyncEngine,
+    read_models: ReadModels,
+    failing: type[RaisingBroadcaster],
 ) -> None:
-    broadcaster = RaisingBroadcaster()
+    broadcaster = failing()
     projector = Projector(store, engine, broadcaster, batch_size=1)
     await projector.start()
     try:
@@ -671,6 +686,26 @@ async def test_wait_for_position_is_true_after_catch_up_and_false_on_timeout(
     assert projector.position == pos.position
     assert await projector.lag() == 0
     assert not await projector.wait_for_position(pos.position + 1, 0.05)
+
+
+async def test_waiters_with_shorter_timeouts_expire_first_and_others_still_wake(
+    pos: Pos, projector: Projector
+) -> None:
+    """One timer serves every waiter's deadline: a later waiter with a shorter timeout
+    still gets its answer on time, and the earlier one is still woken by its position."""
+    await pos.place("grill")
+    await settled(projector, pos)
+    target = pos.position + 1
+    patient = asyncio.create_task(projector.wait_for_position(target, 3600))
+    gone = asyncio.create_task(projector.wait_for_position(target, 3600))
+    await asyncio.sleep(0)
+    gone.cancel()  # a request that went away meanwhile
+    assert not await asyncio.wait_for(projector.wait_for_position(target, 0.05), WAIT)
+    assert not await asyncio.wait_for(projector.wait_for_position(target, 0.01), WAIT)
+    assert not patient.done()
+    await pos.place("grill")
+    assert await asyncio.wait_for(patient, WAIT)
+    assert gone.cancelled()
 
 
 class PagesRead:
