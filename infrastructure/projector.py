@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, select
@@ -109,6 +110,23 @@ _InsertPlan = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]
 """An INSERT's SQL and, in parameter order, each parameter's name and bind processor."""
 _Reader = Callable[[], Awaitable[AsyncConnection]]
 _GENERATION_SQL: Final = f"SELECT position FROM {PROJECTION_CHECKPOINTS.name} WHERE name = ?"
+
+
+READ_MODELS_SYNCHRONOUS: Final = "NORMAL"
+"""The read models' durability on SQLite: they are rebuilt from the events."""
+
+
+def _writer_lender(store: EventStore, engine: AsyncEngine) -> Any:
+    """The store's ``run_with_writer_connection`` if it writes ``engine``'s SQLite file:
+    one connection for both writers keeps its page cache (see that method)."""
+    lend = getattr(store, "run_with_writer_connection", None)
+    path = getattr(store, "path", None)
+    url = engine.url
+    if lend is None or path is None or url.get_backend_name() != "sqlite":
+        return None
+    if url.database in (None, "", ":memory:"):
+        return None
+    return lend if Path(url.database).resolve() == path else None
 
 
 async def _within(coro: Coroutine[Any, Any, None], seconds: float) -> None:
@@ -250,6 +268,8 @@ class Projector:
         self._writer_conn: Connection | None = None
         """The writer engine's one connection, kept open on the writer thread."""
         self._writer_thread: ThreadPoolExecutor | None = None
+        self._lender = _writer_lender(store, engine) if one_hop_writes else None
+        """The event store's ``run_with_writer_connection`` when it is on the same file."""
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Insert, _InsertPlan | None]] = {}
 
     # --- what the service reads -------------------------------------------------------
@@ -507,7 +527,15 @@ class Projector:
 
     async def _write_in_one_hop(self, statements: _Statements, position: int) -> None:
         """Run the recorded statements in one ``BEGIN IMMEDIATE`` transaction on the writer
-        thread (after checking the generation, as the async path does)."""
+        thread (after checking the generation, as the async path does): on the event
+        store's own connection when it lends it (same file, only ``PlainSql``), else on
+        the writer engine's."""
+        if self._lender is not None and all(
+            type(statement) is PlainSql for _, statement, _ in statements.calls
+        ):
+            write = functools.partial(self._write_plain, statements, position)
+            await self._lender(write, synchronous=READ_MODELS_SYNCHRONOUS)
+            return
         await self._run_writer(functools.partial(self._write_sync, statements, position))
 
     async def _run_writer(self, work: Callable[[], None]) -> None:
@@ -525,7 +553,7 @@ class Projector:
         if conn is None or conn.closed:
             conn = self._writer_conn = self._sync_writer.connect()
         if all(type(statement) is PlainSql for _, statement, _ in statements.calls):
-            self._write_plain(conn, statements, position)
+            self._write_plain(statements, position, self._dbapi(conn))
             return
         with conn.begin():
             generation = conn.scalar(
@@ -549,11 +577,10 @@ class Projector:
                     names = [owner] if owner is not None else self._names
                     raise ProjectionFailed(names, position, exc) from exc
 
-    def _write_plain(self, conn: Connection, statements: _Statements, position: int) -> None:
+    def _write_plain(self, statements: _Statements, position: int, dbapi: Any) -> None:
         """The transaction of a batch whose statements are all ``PlainSql`` (the handlers'
         own, on SQLite): straight on the ``sqlite3`` connection, ``BEGIN IMMEDIATE`` as the
         engine's ``begin`` would, without SQLAlchemy's per-transaction work."""
-        dbapi = self._dbapi(conn)
         dbapi.execute("BEGIN IMMEDIATE")
         try:
             (generation,) = dbapi.execute(_GENERATION_SQL, (GENERATION,)).fetchone() or (0,)

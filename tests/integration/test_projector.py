@@ -39,6 +39,7 @@ from domain.model import OrderStatus, OrderType
 from domain.ports import NO_STREAM, EventStore
 from infrastructure.broadcast import ProjectedEvent
 from infrastructure.event_store import open_event_store
+from infrastructure.event_store.sqlite import SqliteEventStore
 from infrastructure.migrations import upgrade
 from infrastructure.projector import ORDER_NUMBERS, Projector, rebuild
 from infrastructure.read_models import (
@@ -706,6 +707,54 @@ async def test_waiters_with_shorter_timeouts_expire_first_and_others_still_wake(
     await pos.place("grill")
     assert await asyncio.wait_for(patient, WAIT)
     assert gone.cancelled()
+
+
+async def _writer_changes(store: EventStore) -> int:
+    """Rows the event store's own writer connection has written (events, and read-model
+    rows when the projector shares it)."""
+    assert isinstance(store, SqliteEventStore)
+    return await store.run_with_writer_connection(
+        lambda conn: conn.total_changes, synchronous="NORMAL"
+    )
+
+
+async def _one_order_through(projector: Projector, pos: Pos) -> str:
+    """Start ``projector``, place an order, let it be projected, stop; the order's id."""
+    await projector.start()
+    try:
+        order_id, _ = await pos.place("grill")
+        await settled(projector, pos)
+    finally:
+        await projector.stop()
+    return order_id
+
+
+async def test_on_the_same_file_the_projector_writes_on_the_stores_connection(
+    pos: Pos, store: EventStore, engine: AsyncEngine, read_models: ReadModels, one_hop_writes: bool
+) -> None:
+    """One connection for both writers: each one's commit would otherwise empty the other's
+    page cache (SQLite drops it when another connection changed the file)."""
+    order_id = await _one_order_through(
+        Projector(store, engine, one_hop_writes=one_hop_writes), pos
+    )
+    assert await read_models.get_order(order_id) is not None
+    events = pos.position
+    if one_hop_writes:
+        assert await _writer_changes(store) > events  # the read-model rows too
+    else:
+        assert await _writer_changes(store) == events
+
+
+async def test_on_another_file_the_projector_keeps_its_own_connection(
+    pos: Pos, store: EventStore, tmp_path: Path
+) -> None:
+    other = create_engine(db_url(tmp_path / "read_models.db"))
+    try:
+        order_id = await _one_order_through(Projector(store, other, one_hop_writes=True), pos)
+        assert await ReadModels(other).get_order(order_id) is not None
+    finally:
+        await other.dispose()
+    assert await _writer_changes(store) == pos.position  # the events only
 
 
 class PagesRead:
