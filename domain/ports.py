@@ -142,8 +142,9 @@ class EventStore(Protocol):
         """The highest committed position (0 for an empty store)."""
         ...
 
-    async def wait_for_events(self, after_position: int, timeout: float) -> int:
-        """Wait until the head passes ``after_position`` or ``timeout`` seconds pass.
+    async def wait_for_events(self, after_position: int, timeout: float | None) -> int:
+        """Wait until the head passes ``after_position`` or ``timeout`` seconds pass
+        (``None``: no time limit; the store's ``close`` still ends the wait).
 
         Returns the head position. Appends in this process wake waiters at once;
         writers in other processes are noticed by polling.

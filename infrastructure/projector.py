@@ -37,11 +37,12 @@ import heapq
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, select
@@ -104,10 +105,74 @@ ORDER_NUMBERS: Final = "order_numbers"
 """Checkpoint name of the order numbering (tables ``order_numbers``, ``order_number_counters``)."""
 
 _T = TypeVar("_T")
+_CLOCK_TICK: Final = 0.001
 _InsertPlan = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]
 """An INSERT's SQL and, in parameter order, each parameter's name and bind processor."""
 _Reader = Callable[[], Awaitable[AsyncConnection]]
 _GENERATION_SQL: Final = f"SELECT position FROM {PROJECTION_CHECKPOINTS.name} WHERE name = ?"
+
+
+READ_MODELS_SYNCHRONOUS: Final = "NORMAL"
+"""The read models' durability on SQLite: they are rebuilt from the events."""
+
+
+def _writer_lender(store: EventStore, engine: AsyncEngine) -> Any:
+    """The store's ``run_with_writer_connection`` if it writes ``engine``'s SQLite file:
+    one connection for both writers keeps its page cache (see that method)."""
+    lend = getattr(store, "run_with_writer_connection", None)
+    path = getattr(store, "path", None)
+    url = engine.url
+    if lend is None or path is None or url.get_backend_name() != "sqlite":
+        return None
+    if url.database in (None, "", ":memory:"):
+        return None
+    return lend if Path(url.database).resolve() == path else None
+
+
+async def _within(coro: Coroutine[Any, Any, None], seconds: float) -> None:
+    """``await coro``, for at most ``seconds``; no timer unless it suspends.
+
+    For the broadcaster's ``publish``, which usually returns without awaiting anything: a
+    timeout (a timer armed and cancelled) per batch was ~1 % of a command's CPU. Its first
+    step runs here (synchronous work cannot be interrupted anyway); only if it suspends is
+    the rest awaited under ``asyncio.timeout``.
+    """
+    try:
+        suspended = coro.send(None)
+    except StopIteration:
+        return
+    async with asyncio.timeout(seconds):
+        await _Resumed(coro, suspended)
+
+
+class _Resumed:
+    """The rest of a coroutine already run to its first suspension, as ``await`` would run
+    it: what it yields goes to the task, what the task sends or throws goes back in."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, yielded = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration:
+                    return
 
 
 def _settle(future: asyncio.Future[None]) -> None:
@@ -144,7 +209,7 @@ class Projector:
         batch_size: int = 500,
         handlers: Sequence[Projection] | None = None,
         cache_size: int = 10_000,
-        idle_timeout: float = 5.0,
+        idle_timeout: float | None = None,
         retry_delay: float = 0.1,
         max_retry_delay: float = 10.0,
         publish_timeout: float = 5.0,
@@ -156,7 +221,12 @@ class Projector:
         plain ``sqlite3`` engine on the same file whose one connection it keeps: the default
         handlers give their rows as ``PlainSql`` tuples, run on ``sqlite3`` directly; other
         statements are compiled as on ``engine``. ``engine``'s event listeners, such as the
-        replay tooling's table renames, do not apply: leave it off for such engines."""
+        replay tooling's table renames, do not apply: leave it off for such engines.
+
+        ``idle_timeout``: how long the loop waits for the store's head to move before it
+        looks again; ``None`` (the default): until it moves, which every append in this
+        process and the store's polling for other processes' writes report (no timer armed
+        and cancelled per batch); ``stop()`` ends the wait either way."""
         if batch_size < 1 or cache_size < 1:
             raise ValueError("batch_size and cache_size must be at least 1")
         self._store = store
@@ -181,9 +251,14 @@ class Projector:
         self._last_error: str | None = None
         self._failures = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._expiries: list[tuple[float, int, asyncio.Future[None]]] = []
+        """``wait_for_position`` deadlines (a heap), served by one timer."""
+        self._expiry_timer: asyncio.TimerHandle | None = None
         self._waiter_ids = itertools.count()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pause: asyncio.Future[Any] | None = None
+        """What the loop waits for between batches (``_unless_stopped``)."""
         # SQLite file: each batch's write transaction runs in one call on this thread.
         # When the store checkpoints the WAL from its own thread, this writer does not.
         autocheckpoint = not getattr(store, "checkpoints_in_background", False)
@@ -193,6 +268,8 @@ class Projector:
         self._writer_conn: Connection | None = None
         """The writer engine's one connection, kept open on the writer thread."""
         self._writer_thread: ThreadPoolExecutor | None = None
+        self._lender = _writer_lender(store, engine) if one_hop_writes else None
+        """The event store's ``run_with_writer_connection`` when it is on the same file."""
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Insert, _InsertPlan | None]] = {}
 
     # --- what the service reads -------------------------------------------------------
@@ -236,13 +313,44 @@ class Projector:
         # it satisfies (no wake-up and re-check of all of them per batch).
         loop = asyncio.get_running_loop()
         reached: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._waiters, (position, next(self._waiter_ids), reached))
-        expiry = loop.call_later(timeout, _settle, reached)
-        try:
-            await reached
-        finally:
-            expiry.cancel()
+        waiter = next(self._waiter_ids)
+        heapq.heappush(self._waiters, (position, waiter, reached))
+        self._expire_at(loop, loop.time() + timeout, waiter, reached)
+        await reached
         return self._position >= position
+
+    def _expire_at(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
+        waiter: int,
+        reached: asyncio.Future[None],
+    ) -> None:
+        """Settle ``reached`` at ``deadline`` unless it is settled before.
+
+        One timer for all the waiters, at the earliest deadline still pending, instead of a
+        timer armed and cancelled per command (~1 % of a command's CPU): waiters that were
+        reached are dropped from the front of the deadline heap as new ones come in.
+        """
+        expiries = self._expiries
+        while expiries and expiries[0][2].done():
+            heapq.heappop(expiries)
+        heapq.heappush(expiries, (deadline, waiter, reached))
+        timer = self._expiry_timer
+        if timer is None or deadline < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._expiry_timer = loop.call_at(deadline, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The expiry timer: settle the waiters past their deadline, re-arm for the next."""
+        self._expiry_timer = None
+        # A timer may fire up to a clock tick early (uvloop counts whole milliseconds).
+        expiries, now = self._expiries, loop.time() + _CLOCK_TICK
+        while expiries and (expiries[0][0] <= now or expiries[0][2].done()):
+            _settle(heapq.heappop(expiries)[2])
+        if expiries:
+            self._expiry_timer = loop.call_at(expiries[0][0], self._expire, loop)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -260,6 +368,8 @@ class Projector:
         if task is None:
             return
         self._stopping.set()
+        if self._pause is not None:
+            self._pause.cancel()
         await task
         if self._sync_writer is not None:
             await self._run_writer(self._close_writer)
@@ -320,12 +430,16 @@ class Projector:
         while not self._stopping.is_set():
             try:
                 batch = await self._store.read_all(self._position, self._batch_size)
-                if not batch:
+                if batch:
+                    await self._process(batch)
+                if len(batch) < self._batch_size:
+                    # A short page: the projector has reached the head the store knows.
+                    # Wait for it to move rather than read again (a read past the head is
+                    # a query of the file; the wait returns at once if it moved meanwhile
+                    # and notices other processes' writes as the store's contract says).
                     await self._unless_stopped(
                         self._store.wait_for_events(self._position, self._idle_timeout)
                     )
-                    continue
-                await self._process(batch)
             except ProjectionFailed as exc:
                 await self._note_failure(exc)
                 await self._back_off()
@@ -413,7 +527,15 @@ class Projector:
 
     async def _write_in_one_hop(self, statements: _Statements, position: int) -> None:
         """Run the recorded statements in one ``BEGIN IMMEDIATE`` transaction on the writer
-        thread (after checking the generation, as the async path does)."""
+        thread (after checking the generation, as the async path does): on the event
+        store's own connection when it lends it (same file, only ``PlainSql``), else on
+        the writer engine's."""
+        if self._lender is not None and all(
+            type(statement) is PlainSql for _, statement, _ in statements.calls
+        ):
+            write = functools.partial(self._write_plain, statements, position)
+            await self._lender(write, synchronous=READ_MODELS_SYNCHRONOUS)
+            return
         await self._run_writer(functools.partial(self._write_sync, statements, position))
 
     async def _run_writer(self, work: Callable[[], None]) -> None:
@@ -431,7 +553,7 @@ class Projector:
         if conn is None or conn.closed:
             conn = self._writer_conn = self._sync_writer.connect()
         if all(type(statement) is PlainSql for _, statement, _ in statements.calls):
-            self._write_plain(conn, statements, position)
+            self._write_plain(statements, position, self._dbapi(conn))
             return
         with conn.begin():
             generation = conn.scalar(
@@ -455,11 +577,10 @@ class Projector:
                     names = [owner] if owner is not None else self._names
                     raise ProjectionFailed(names, position, exc) from exc
 
-    def _write_plain(self, conn: Connection, statements: _Statements, position: int) -> None:
+    def _write_plain(self, statements: _Statements, position: int, dbapi: Any) -> None:
         """The transaction of a batch whose statements are all ``PlainSql`` (the handlers'
         own, on SQLite): straight on the ``sqlite3`` connection, ``BEGIN IMMEDIATE`` as the
         engine's ``begin`` would, without SQLAlchemy's per-transaction work."""
-        dbapi = self._dbapi(conn)
         dbapi.execute("BEGIN IMMEDIATE")
         try:
             (generation,) = dbapi.execute(_GENERATION_SQL, (GENERATION,)).fetchone() or (0,)
@@ -625,8 +746,7 @@ class Projector:
             return
         batch = [projected_event(change) for change in changes]
         try:
-            async with asyncio.timeout(self._publish_timeout):
-                await self._broadcaster.publish(batch)
+            await _within(self._broadcaster.publish(batch), self._publish_timeout)
         except Exception:
             _LOG.exception(
                 "broadcaster failed on positions %d..%d; read models are unaffected",
@@ -689,16 +809,27 @@ class Projector:
             yield conn
 
     async def _unless_stopped(self, awaitable: Awaitable[_T]) -> None:
-        """Await ``awaitable`` unless ``stop()`` is called first (then cancel it)."""
+        """Await ``awaitable`` unless ``stop()`` is called first (then cancel it).
+
+        One task, which ``stop()`` cancels (the projector waits like this after every
+        batch that reaches the head: no second task on ``_stopping`` and ``asyncio.wait``).
+        """
+        if self._stopping.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            return
         work = asyncio.ensure_future(awaitable)
-        stopped = asyncio.ensure_future(self._stopping.wait())
+        self._pause = work
         try:
-            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            stopped = self._stopping.is_set() and work.cancelled()
+            if not stopped or (current is not None and current.cancelling()):
+                raise
         finally:
-            for task in (work, stopped):
-                task.cancel()
-        if work.done() and not work.cancelled():
-            work.result()
+            self._pause = None
+            work.cancel()
 
 
 async def rebuild(

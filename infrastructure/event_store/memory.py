@@ -104,12 +104,14 @@ class InMemoryEventStore:
         self._check_open()
         return len(self._rows)
 
-    async def wait_for_events(self, after_position: int, timeout: float) -> int:
+    async def wait_for_events(self, after_position: int, timeout: float | None) -> int:
         self._check_open()
         async with self._appended:
             try:
                 async with asyncio.timeout(timeout):
-                    await self._appended.wait_for(lambda: len(self._rows) > after_position)
+                    await self._appended.wait_for(
+                        lambda: len(self._rows) > after_position or self._closed
+                    )
             except TimeoutError:
                 pass
             return len(self._rows)
@@ -121,6 +123,8 @@ class InMemoryEventStore:
 
     async def close(self) -> None:
         self._closed = True
+        async with self._appended:  # waiters end their wait, as on the SQLite store
+            self._appended.notify_all()
 
     async def __aenter__(self) -> InMemoryEventStore:
         return self

@@ -167,7 +167,7 @@ class ReplaySource:
         head = self.log.head()
         return head if self.until is None else min(head, self.until)
 
-    async def wait_for_events(self, after_position: int, timeout: float) -> int:
+    async def wait_for_events(self, after_position: int, timeout: float | None) -> int:
         return await self.head_position()  # a replay never waits: it stops at the head
 
     async def append(

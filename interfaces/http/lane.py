@@ -36,6 +36,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
 
 from domain.commands import BumpItem, Command, RecallItem, VoidItem
 from domain.handlers import CommandContext
@@ -53,6 +54,9 @@ _ID: Final = f"([A-Za-z0-9._~-]{{1,{MAX_ID}}})"
 _ACTOR: Final = re.compile(rb"[!-~][ -~]{0,99}")  # deps.ActorHeader's bounds
 _KEY: Final = re.compile(rb"[!-~]{1,255}")  # idempotency.KEY_PATTERN
 _MAX_IF_MATCH: Final = 100  # deps.IfMatchHeader's max_length
+_VARY: Final = (b"vary", b"Origin")
+"""What CORSMiddleware adds to a route's response to a request without ``Origin``
+(CorrelationIdMiddleware adds ``x-correlation-id``)."""
 _WATCHED: Final = frozenset(
     (
         b"content-type",
@@ -134,6 +138,10 @@ class CommandLane:
         self.api = api
         self.served = 0
         """Requests the lane answered itself (the others went on to FastAPI)."""
+        self.direct_writes = True
+        """Whether a command's response goes out in one write when it can (``_written``)."""
+        self.written = 0
+        """Responses the lane wrote in one write (the others went through ``send``)."""
         self._routes: dict[str, list[LaneRoute]] = {}
         for route in routes:
             self._routes.setdefault(route.method, []).append(route)
@@ -189,9 +197,8 @@ class CommandLane:
             if response is None:
                 log.exception("unexpected error on %s %s", scope["method"], path)
                 response = problem(path, 500, "internal_error", "an unexpected error occurred")
-            await _send(
-                send, response.status_code, response.raw_headers, response.body, correlation
-            )
+            raw = [*response.raw_headers, (b"x-correlation-id", correlation), _VARY]
+            await _send(send, response.status_code, raw, response.body)
             return
         raw = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
@@ -201,7 +208,11 @@ class CommandLane:
             raw.append((b"idempotent-replayed", b"true"))
         raw.append((b"content-length", str(len(stored.body)).encode("ascii")))
         raw.append((b"content-type", b"application/json"))
-        await _send(send, stored.status, raw, stored.body, correlation)
+        raw += ((b"x-correlation-id", correlation), _VARY)
+        if self.direct_writes and _written(send, stored.status, raw, stored.body):
+            self.written += 1
+        else:
+            await _send(send, stored.status, raw, stored.body)
 
 
 def _watched_headers(scope: Scope) -> dict[bytes, bytes] | None:
@@ -301,17 +312,54 @@ class _Replay:
         return await self._receive()
 
 
-async def _send(
-    send: Send,
-    status: int,
-    headers: list[tuple[bytes, bytes]],
-    body: bytes,
-    correlation_id: bytes,
-) -> None:
-    # What CorrelationIdMiddleware and CORSMiddleware (no Origin) add to a route's response.
-    headers = [*headers, (b"x-correlation-id", correlation_id), (b"vary", b"Origin")]
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _written(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    """Write a command's whole response in one ``transport.write``; False if it cannot.
+
+    ``send`` is uvicorn's ``RequestResponseCycle.send`` (httptools, the ``auto`` default)
+    when nothing wraps it; its two messages cost two writes (two ``send`` system calls)
+    and its per-header checks. This writes the bytes it would write for them, joined, and
+    leaves the cycle as it would: response started and complete, the request's waiter
+    woken, keep-alive or close, ``on_response`` called. Only from a fresh cycle (nothing
+    sent, connected, not paused for writing, no access log to write) and with headers it
+    would accept (lower-case names the lane sets, values without CR or LF: counted below);
+    otherwise, and for any other server, the caller sends the two messages.
+    ``headers`` carry the body's ``content-length`` (the lane sets it).
+    """
+    cycle = getattr(send, "__self__", None)
+    if (
+        type(cycle) is not RequestResponseCycle
+        or cycle.response_started
+        or cycle.disconnected
+        or cycle.access_log
+        or cycle.flow.write_paused
+    ):
+        return False
+    parts = [STATUS_LINE[status]]
+    for name, value in (*cycle.default_headers, *headers):
+        parts += (name, b": ", value, b"\r\n")
+    if not cycle.keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    lines = len(cycle.default_headers) + len(headers) + (2 if cycle.keep_alive else 3)
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
+        return False
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    cycle.chunked_encoding = False
+    cycle.expected_content_length = 0
+    cycle.transport.write(head + body)
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        cycle.transport.close()
+    cycle.on_response()
+    return True
 
 
 def lane_for(api: FastAPI, enabled: bool) -> ASGIApp:

@@ -207,6 +207,26 @@ async def test_wait_for_events_wakes_on_an_append_in_this_process(store: EventSt
     assert woke == [2]
 
 
+async def test_wait_for_events_without_a_time_limit_ends_on_an_append_or_close(
+    store: EventStore,
+) -> None:
+    woke: list[int] = []
+
+    async def wait(after: int) -> None:
+        woke.append(await store.wait_for_events(after, timeout=None))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait, 0)
+            await anyio.wait_all_tasks_blocked()
+            await store.append("s", [new_event()], NO_STREAM)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait, 1)
+            await anyio.wait_all_tasks_blocked()
+            await store.close()
+    assert woke == [1, 1]
+
+
 async def test_wait_for_events_returns_at_once_when_the_head_is_past(store: EventStore) -> None:
     await store.append("s", [new_event(), new_event()], NO_STREAM)
 

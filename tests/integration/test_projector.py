@@ -15,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -39,6 +39,7 @@ from domain.model import OrderStatus, OrderType
 from domain.ports import NO_STREAM, EventStore
 from infrastructure.broadcast import ProjectedEvent
 from infrastructure.event_store import open_event_store
+from infrastructure.event_store.sqlite import SqliteEventStore
 from infrastructure.migrations import upgrade
 from infrastructure.projector import ORDER_NUMBERS, Projector, rebuild
 from infrastructure.read_models import (
@@ -550,6 +551,14 @@ class RaisingBroadcaster:
         raise RuntimeError("socket server is down")
 
 
+class LateRaisingBroadcaster(RaisingBroadcaster):
+    """Fails after it has suspended once (the part awaited under the publish timeout)."""
+
+    async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
+        await asyncio.sleep(0)
+        await super().publish(batch)
+
+
 class HangingBroadcaster:
     async def publish(self, batch: Sequence[ProjectedEvent]) -> None:
         await asyncio.Event().wait()
@@ -578,10 +587,17 @@ class CheckingBroadcaster:
                 self.problems.append(f"{projected.position} published before it is shown")
 
 
+@pytest.mark.parametrize(
+    "failing", [RaisingBroadcaster, LateRaisingBroadcaster], ids=["at-once", "after-awaiting"]
+)
 async def test_a_raising_broadcaster_does_not_stop_projection(
-    pos: Pos, store: EventStore, engine: AsyncEngine, read_models: ReadModels
+    pos: Pos,
+    store: EventStore,
+    engine: AsyncEngine,
+    read_models: ReadModels,
+    failing: type[RaisingBroadcaster],
 ) -> None:
-    broadcaster = RaisingBroadcaster()
+    broadcaster = failing()
     projector = Projector(store, engine, broadcaster, batch_size=1)
     await projector.start()
     try:
@@ -671,6 +687,159 @@ async def test_wait_for_position_is_true_after_catch_up_and_false_on_timeout(
     assert projector.position == pos.position
     assert await projector.lag() == 0
     assert not await projector.wait_for_position(pos.position + 1, 0.05)
+
+
+async def test_waiters_with_shorter_timeouts_expire_first_and_others_still_wake(
+    pos: Pos, projector: Projector
+) -> None:
+    """One timer serves every waiter's deadline: a later waiter with a shorter timeout
+    still gets its answer on time, and the earlier one is still woken by its position."""
+    await pos.place("grill")
+    await settled(projector, pos)
+    target = pos.position + 1
+    patient = asyncio.create_task(projector.wait_for_position(target, 3600))
+    gone = asyncio.create_task(projector.wait_for_position(target, 3600))
+    await asyncio.sleep(0)
+    gone.cancel()  # a request that went away meanwhile
+    assert not await asyncio.wait_for(projector.wait_for_position(target, 0.05), WAIT)
+    assert not await asyncio.wait_for(projector.wait_for_position(target, 0.01), WAIT)
+    assert not patient.done()
+    await pos.place("grill")
+    assert await asyncio.wait_for(patient, WAIT)
+    assert gone.cancelled()
+
+
+async def _writer_changes(store: EventStore) -> int:
+    """Rows the event store's own writer connection has written (events, and read-model
+    rows when the projector shares it)."""
+    assert isinstance(store, SqliteEventStore)
+    return await store.run_with_writer_connection(
+        lambda conn: conn.total_changes, synchronous="NORMAL"
+    )
+
+
+async def _one_order_through(projector: Projector, pos: Pos) -> str:
+    """Start ``projector``, place an order, let it be projected, stop; the order's id."""
+    await projector.start()
+    try:
+        order_id, _ = await pos.place("grill")
+        await settled(projector, pos)
+    finally:
+        await projector.stop()
+    return order_id
+
+
+async def test_on_the_same_file_the_projector_writes_on_the_stores_connection(
+    pos: Pos, store: EventStore, engine: AsyncEngine, read_models: ReadModels, one_hop_writes: bool
+) -> None:
+    """One connection for both writers: each one's commit would otherwise empty the other's
+    page cache (SQLite drops it when another connection changed the file)."""
+    order_id = await _one_order_through(
+        Projector(store, engine, one_hop_writes=one_hop_writes), pos
+    )
+    assert await read_models.get_order(order_id) is not None
+    events = pos.position
+    if one_hop_writes:
+        assert await _writer_changes(store) > events  # the read-model rows too
+    else:
+        assert await _writer_changes(store) == events
+
+
+async def test_on_another_file_the_projector_keeps_its_own_connection(
+    pos: Pos, store: EventStore, tmp_path: Path
+) -> None:
+    other = create_engine(db_url(tmp_path / "read_models.db"))
+    try:
+        order_id = await _one_order_through(Projector(store, other, one_hop_writes=True), pos)
+        assert await ReadModels(other).get_order(order_id) is not None
+    finally:
+        await other.dispose()
+    assert await _writer_changes(store) == pos.position  # the events only
+
+
+class PagesRead:
+    """The store, recording how many events each of the projector's ``read_all`` returned."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self.pages: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Any]:
+        page = await self._store.read_all(after_position, limit)
+        self.pages.append(len(page))
+        return page
+
+
+async def test_a_caught_up_projector_waits_instead_of_reading_again(
+    pos: Pos, store: EventStore, engine: AsyncEngine
+) -> None:
+    """After a short page the projector waits for the head to move: a read past the head
+    would be a query of the file for nothing. Full pages are read on at once."""
+    recorded = PagesRead(store)
+    projector = Projector(cast(EventStore, recorded), engine, batch_size=2)
+    await projector.start()
+    try:
+        for _ in range(3):
+            await pos.place("grill")
+            await settled(projector, pos)
+        await busy_service(pos, 2)
+        await settled(projector, pos)
+    finally:
+        await projector.stop()
+    pages = recorded.pages
+    assert pages[0] == 0  # the first read, on an empty store
+    # Later, a read that finds nothing only ever follows a full page.
+    assert all(pages[n - 1] == 2 for n in range(1, len(pages)) if not pages[n]), pages
+    assert 0 < pages.count(0) < len(pages) // 2, pages
+
+
+class GatedProjection:
+    """Holds its first batch until ``gate`` opens (``entered`` is set meanwhile)."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def apply(self, conn: AsyncConnection, changes: Sequence[OrderChange]) -> None:
+        self.entered.set()
+        await self.gate.wait()
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        return None
+
+
+async def test_stop_ends_the_wait_between_batches(
+    pos: Pos, store: EventStore, engine: AsyncEngine
+) -> None:
+    projector = Projector(store, engine, idle_timeout=3600)
+    await projector.start()
+    await pos.place("grill")
+    await settled(projector, pos)
+    await asyncio.wait_for(projector.stop(), WAIT)  # not the hour's idle timeout
+    assert not projector.running
+
+
+async def test_stop_during_a_batch_does_not_wait_after_it(
+    pos: Pos, store: EventStore, engine: AsyncEngine, read_models: ReadModels
+) -> None:
+    gated = GatedProjection()
+    handlers = (*default_projections(), gated)
+    projector = Projector(store, engine, handlers=handlers, idle_timeout=3600)
+    await projector.start()
+    order_id, _ = await pos.place("grill")
+    await asyncio.wait_for(gated.entered.wait(), WAIT)
+    stopping = asyncio.create_task(projector.stop())
+    await asyncio.sleep(0)  # stop() has asked; the batch is still in hand
+    assert not stopping.done()
+    gated.gate.set()
+    await asyncio.wait_for(stopping, WAIT)  # the batch committed, then no idle wait
+    assert projector.position == pos.position
+    assert await read_models.get_order(order_id) is not None
 
 
 # --- failures ---------------------------------------------------------------------------

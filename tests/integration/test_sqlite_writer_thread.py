@@ -1,16 +1,23 @@
 """The SQLite store's writer thread (``_WriterThread``): calls run one at a time, in order,
 on that one thread; results and errors reach the awaiting task; a call cancelled before the
-thread takes it is not run."""
+thread takes it is not run. And the writer's connection lent to the projector
+(``run_with_writer_connection``)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
-from infrastructure.event_store.sqlite import _WriterThread
+from domain.ports import NO_STREAM
+from infrastructure.event_store import open_event_store
+from infrastructure.event_store.sqlite import SqliteEventStore, _WriterThread
+from infrastructure.migrations import upgrade
+from tests.contract.event_store_fixtures import new_event
 
 pytestmark = pytest.mark.anyio
 
@@ -54,3 +61,56 @@ async def test_a_call_cancelled_before_it_starts_is_not_run(lane: _WriterThread)
     assert await busy is True
     await lane.call(ran.append, "after")
     assert ran == ["after"]
+
+
+# --- the writer connection lent to the projector ----------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteEventStore]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+    upgrade(url)
+    opened = await open_event_store(url)  # synchronous=FULL, the default
+    assert isinstance(opened, SqliteEventStore)
+    yield opened
+    await opened.close()
+
+
+def _synchronous(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
+async def test_the_lent_connection_is_the_writers_at_the_asked_durability(
+    store: SqliteEventStore,
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def work(conn: sqlite3.Connection) -> int:
+        seen.append((threading.current_thread().name, _synchronous(conn)))
+        return conn.total_changes
+
+    await store.append("s", [new_event(), new_event()], NO_STREAM)
+    changes = await store.run_with_writer_connection(work, synchronous="NORMAL")
+    assert changes == 2  # the rows this connection wrote: the append's
+    assert seen == [("event-store-writer", 1)]  # NORMAL while lent
+    after = await store.run_with_writer_connection(_synchronous, synchronous="FULL")
+    assert after == 2  # FULL again for the store's own commits
+
+
+async def test_a_transaction_left_open_is_rolled_back_and_appends_go_on(
+    store: SqliteEventStore,
+) -> None:
+    def leave_open(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO order_number_counters VALUES ('2026-11-26', 5)")
+        raise ValueError("failed mid-transaction")
+
+    with pytest.raises(ValueError, match="mid-transaction"):
+        await store.run_with_writer_connection(leave_open, synchronous="NORMAL")
+    await store.append("s", [new_event()], NO_STREAM)
+    rows = await store.run_with_writer_connection(
+        lambda conn: conn.execute("SELECT count(*) FROM order_number_counters").fetchone()[0],
+        synchronous="NORMAL",
+    )
+    assert rows == 0
+    assert await store.head_position() == 1
