@@ -265,6 +265,12 @@ class LeanWebSocket(asyncio.Protocol):
         return len(self.backlog) if self.backlog is not None else 0
 
     def write(self, frame: bytes) -> None:
+        """Write ``frame`` now, or after the backlog; nothing once the close frame is out
+        (RFC 6455 §5.5.1: no data frame after a close frame)."""
+        if not self.close_sent:
+            self._send(frame)
+
+    def _send(self, frame: bytes) -> None:
         if self._lost or self.transport is None:
             return
         if self.backlog is None and not self._paused:
@@ -278,8 +284,8 @@ class LeanWebSocket(asyncio.Protocol):
         """Several frames (one publish's, for this connection) in one write."""
         if len(frames) == 1:
             self.write(frames[0])
-        elif self.backlog is None and not self._paused:
-            self.write(b"".join(frames))
+        elif self.backlog is None and not self._paused and not self.close_sent:
+            self._send(b"".join(frames))
         else:
             for frame in frames:
                 self.write(frame)
@@ -325,7 +331,7 @@ class LeanWebSocket(asyncio.Protocol):
             return
         self.close_sent = True
         self._cancel_timer()
-        self.write(close_frame(code))
+        self._send(close_frame(code))
         self._timer = self._loop.call_later(grace, self._close_timed_out, grace)
 
     def _close_timed_out(self, grace: float) -> None:
@@ -609,7 +615,7 @@ class LeanWebSocket(asyncio.Protocol):
         if not self.close_sent:
             self.close_sent = True
             code = payload[:2] if len(payload) >= 2 else b""
-            self.write(bytes((0x88, len(code))) + code)
+            self._send(bytes((0x88, len(code))) + code)
         self._cancel_timer()
         self._flush_backlog()
         self.transport.close()
