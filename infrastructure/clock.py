@@ -86,6 +86,8 @@ class _TimeOrderedPool(_IdPool):
         super().__init__(canonical, ids)
         self._count = ids
         self._last_ms = 0
+        self._counter_high = bytes(0x70 | (i >> 8) for i in range(ids))  # version 7
+        self._counter_low = bytes(i & 0xFF for i in range(ids))
 
     def _mint(self) -> Iterator[str]:
         ms = max(time.time_ns() // 1_000_000, self._last_ms + 1)
@@ -94,8 +96,8 @@ class _TimeOrderedPool(_IdPool):
         raw = bytearray(os.urandom(self._size))
         for offset, byte in enumerate(ms.to_bytes(6, "big")):
             raw[offset::16] = bytes((byte,)) * n
-        raw[6::16] = bytes(0x70 | (i >> 8) for i in range(n))  # version 7, counter high
-        raw[7::16] = bytes(i & 0xFF for i in range(n))  # counter low
+        raw[6::16] = self._counter_high  # version 7 and the counter's high nibble
+        raw[7::16] = self._counter_low
         raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # variant 10
         return self._format(raw)
 

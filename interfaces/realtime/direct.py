@@ -43,14 +43,24 @@ _SHORT: Final = 126
 _MEDIUM: Final = 1 << 16
 
 
-def text_frame(payload: bytes) -> bytes:
-    """UTF-8 ``payload`` as one final, unmasked WebSocket text frame (RFC 6455 §5.2)."""
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+"""WebSocket opcodes (RFC 6455 §5.2)."""
+
+
+def server_frame(opcode: int, payload: bytes) -> bytes:
+    """``payload`` as one final, unmasked WebSocket frame of ``opcode`` (RFC 6455 §5.2)."""
+    first = 0x80 | opcode
     size = len(payload)
     if size < _SHORT:
-        return bytes((0x81, size)) + payload
+        return bytes((first, size)) + payload
     if size < _MEDIUM:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
+        return struct.pack("!BBH", first, 126, size) + payload
+    return struct.pack("!BBQ", first, 127, size) + payload
+
+
+def text_frame(payload: bytes) -> bytes:
+    """UTF-8 ``payload`` as one final, unmasked WebSocket text frame."""
+    return server_frame(TEXT, payload)
 
 
 class WebSocketLinks:

@@ -48,18 +48,29 @@ try:  # websockets' C helper (uvicorn[standard] installs it); its pure-Python tw
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
-from interfaces.realtime.direct import text_frame
+from interfaces.realtime.direct import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    server_frame,
+    text_frame,
+)
 
 _LOG = logging.getLogger(__name__)
 
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _MAX_HEAD: Final = 16_384
 """Bytes of request head accepted before the handshake is refused."""
 CLOSE_GRACE: Final = 5.0
 """Seconds a close handshake may take before the connection is aborted."""
 
-_OPEN, _PONG_EIO, _PING_EIO, _MESSAGE, _CLOSE_EIO = b"0", b"3", b"2", b"4", b"1"
+_PONG_EIO, _PING_EIO, _MESSAGE, _CLOSE_EIO = b"3", b"2", b"4", b"1"
+"""Engine.IO v4 packet types a client sends (its open is the server's to send)."""
+_PING_FRAME: Final = text_frame(b"2")
+"""The server's Engine.IO ping, framed."""
 
 
 def accept_key(key: str) -> str:
@@ -67,25 +78,15 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
 
 
-def binary_frame(payload: bytes) -> bytes:
-    size = len(payload)
-    if size < 126:
-        return bytes((0x82, size)) + payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", 0x82, 126, size) + payload
-    return struct.pack("!BBQ", 0x82, 127, size) + payload
-
-
-def close_frame(code: int, reason: str = "") -> bytes:
-    payload = struct.pack("!H", code) + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload
+def close_frame(code: int) -> bytes:
+    return server_frame(CLOSE, struct.pack("!H", code))
 
 
 def packet_frame(pkt: eio_packet.Packet) -> bytes:
     """An engine.io packet as the WebSocket frame engine.io's own transport would send."""
     encoded = pkt.encode()
     if isinstance(encoded, bytes):
-        return binary_frame(encoded)
+        return server_frame(BINARY, encoded)
     return text_frame(encoded.encode())
 
 
@@ -542,20 +543,20 @@ class LeanWebSocket(asyncio.Protocol):
 
     def _frame(self, fin: bool, opcode: int, payload: bytes, limit: int) -> bool:
         """Act on one frame; False once the connection is failing."""
-        if opcode >= _CLOSE:
+        if opcode >= CLOSE:
             if not fin or len(payload) > 125:
                 self._fail(1002, "bad control frame")
                 return False
-            if opcode == _CLOSE:
+            if opcode == CLOSE:
                 self._closed_by_peer(payload)
                 return False
-            if opcode == _PING:
-                self.write(bytes((0x8A, len(payload))) + payload)
-            elif opcode != _PONG:
+            if opcode == PING:
+                self.write(server_frame(PONG, payload))
+            elif opcode != PONG:
                 self._fail(1002, "unknown opcode")
                 return False
             return True
-        if opcode == _CONTINUATION:
+        if opcode == CONTINUATION:
             if self._fragments is None:
                 self._fail(1002, "unexpected continuation")
                 return False
@@ -567,7 +568,7 @@ class LeanWebSocket(asyncio.Protocol):
                 return True
             payload, opcode = b"".join(self._fragments), self._fragment_opcode
             self._fragments = None
-        elif opcode in (_TEXT, _BINARY):
+        elif opcode in (TEXT, BINARY):
             if self._fragments is not None:
                 self._fail(1002, "expected a continuation")
                 return False
@@ -584,7 +585,7 @@ class LeanWebSocket(asyncio.Protocol):
         if socket is None or socket.closed or socket.closing:
             return True
         eio = socket.server
-        if opcode == _BINARY:
+        if opcode == BINARY:
             self._receive(lambda: eio._trigger_event("message", socket.sid, payload))
             return True
         kind = payload[:1]
@@ -615,7 +616,7 @@ class LeanWebSocket(asyncio.Protocol):
         if not self.close_sent:
             self.close_sent = True
             code = payload[:2] if len(payload) >= 2 else b""
-            self._send(bytes((0x88, len(code))) + code)
+            self._send(server_frame(CLOSE, code))
         self._cancel_timer()
         self._flush_backlog()
         self.transport.close()
@@ -635,7 +636,7 @@ class LeanWebSocket(asyncio.Protocol):
         if socket is None or socket.closed or socket.closing or self.close_sent:
             self._timer = None
             return
-        self.write(b"\x81\x012")
+        self.write(_PING_FRAME)
         self._timer = self._loop.call_later(socket.server.ping_timeout, self._ping_timed_out)
 
     def _ping_timed_out(self) -> None:

@@ -25,6 +25,23 @@ WS_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
 
+def client_frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True) -> bytes:
+    """One client frame: masked (as a client must) unless told otherwise, FIN or not."""
+    first = (0x80 if fin else 0) | opcode
+    size = len(payload)
+    if size < 126:
+        length = bytes([size])
+    elif size < 1 << 16:
+        length = bytes([126]) + size.to_bytes(2, "big")
+    else:
+        length = bytes([127]) + size.to_bytes(8, "big")
+    if not masked:
+        return bytes([first, length[0]]) + length[1:] + payload
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([first, 0x80 | length[0]]) + length[1:] + mask + body
+
+
 class Closed(Exception):
     """The server closed the WebSocket (a close frame) or the TCP connection."""
 
@@ -90,16 +107,7 @@ class RawSocketIO:
         await self._writer.drain()
 
     def _write_frame(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        size = len(payload)
-        if size < 126:
-            header = bytes([0x80 | opcode, 0x80 | size])
-        elif size < 1 << 16:
-            header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
-        else:
-            header = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self._writer.write(header + mask + masked)
+        self._writer.write(client_frame(opcode, payload))
 
     async def receive(self) -> str:
         """The next Engine.IO packet (a text message); answers pings on the way.

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from typing import Any
 
 import httpx
@@ -32,6 +31,7 @@ import pytest
 from interfaces.realtime.lean import accept_key
 from tests.e2e.orders import ok, place
 from tests.e2e.raw_socket import Closed, RawSocketIO
+from tests.e2e.raw_socket import client_frame as frame
 from tests.e2e.realtime_support import Socket, eventually
 from tests.e2e.server import LiveServer, server_settings
 from tests.e2e.test_realtime_backpressure import big_order, dropped_for_being_slow
@@ -39,23 +39,6 @@ from tests.e2e.test_realtime_backpressure import big_order, dropped_for_being_sl
 pytestmark = pytest.mark.anyio
 
 NAMESPACE_LOG = "interfaces.realtime.namespace"
-
-
-def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True) -> bytes:
-    """One client frame (masked unless told otherwise), any opcode, FIN or not."""
-    first = (0x80 if fin else 0) | opcode
-    size = len(payload)
-    if size < 126:
-        length = bytes([size])
-    elif size < 1 << 16:
-        length = bytes([126]) + size.to_bytes(2, "big")
-    else:
-        length = bytes([127]) + size.to_bytes(8, "big")
-    if not masked:
-        return bytes([first, length[0]]) + length[1:] + payload
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([first, 0x80 | length[0]]) + length[1:] + mask + body
 
 
 def close_code(exc: Closed) -> str:
