@@ -52,7 +52,7 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve the REST API (and Socket.IO) with uvicorn on one port."""
-    from interfaces.server import build_server  # the web stack loads only to serve
+    from interfaces.server import build_server, freeze_startup_objects  # only to serve
 
     settings = settings_or_exit()
     configure_logging(settings.log_level)
@@ -60,6 +60,7 @@ def serve(
     server = build_server(
         settings, host=host, port=port, loop=loop, http=http, ws=ws, access_log=access_log
     )
+    freeze_startup_objects()
     server.run()
     if not server.started:
         raise typer.Exit(3)

@@ -154,6 +154,13 @@ export interface FireIn {
   item_ids?: string[] | null;
 }
 
+export interface GcInfo {
+  /** The cyclic collector's generation thresholds. */
+  thresholds: number[];
+  /** Objects in the permanent generation (never walked). */
+  frozen: number;
+}
+
 /** Hold the listed new items (all new items without ``item_ids``); ``release`` undoes it. */
 export interface HoldIn {
   /**
@@ -813,6 +820,7 @@ export interface RuntimeInfo {
   http_protocol: string;
   ws_protocol: string;
   pid: number;
+  gc: GcInfo;
   versions: Record<string, string | null>;
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -76,6 +77,7 @@ async def runtime(services: ServicesDep) -> Response:
         "http_protocol": info.get("http_protocol", "unknown"),
         "ws_protocol": info.get("ws_protocol", "unknown"),
         "pid": os.getpid(),
+        "gc": {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count()},
         "versions": {name: _version(name) for name in _DISTRIBUTIONS},
     }
     return json_response(body)

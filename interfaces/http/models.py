@@ -353,6 +353,11 @@ class Readiness(BaseModel):
     detail: str | None = None
 
 
+class GcInfo(BaseModel):
+    thresholds: list[int] = Field(description="The cyclic collector's generation thresholds.")
+    frozen: int = Field(description="Objects in the permanent generation (never walked).")
+
+
 class RuntimeInfo(BaseModel):
     impl: str
     python: str
@@ -360,4 +365,5 @@ class RuntimeInfo(BaseModel):
     http_protocol: str
     ws_protocol: str
     pid: int
+    gc: GcInfo
     versions: dict[str, str | None]

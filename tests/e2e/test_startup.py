@@ -6,17 +6,20 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from infrastructure.settings import ENV_PREFIX
+from interfaces.server import GC_THRESHOLDS
 from tests.e2e.server import (
     LiveServer,
     ServerStartError,
     database_url,
     free_port,
+    migrated_database,
     server_settings,
 )
 
@@ -92,3 +95,33 @@ def test_db_upgrade_then_current_through_the_cli(tmp_path: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     after = run_cli("db", "current", env=env)
     assert "up to date" in after.stdout
+
+
+def test_serve_tunes_the_collector_and_freezes_what_startup_left(tmp_path: Path) -> None:
+    """``order-service serve`` sets the serving GC thresholds and moves the objects alive
+    at startup (modules, the app) into the permanent generation; /api/_runtime says so."""
+    env = {f"{ENV_PREFIX}DATABASE_URL": migrated_database(tmp_path / "gc.db")}
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    process = subprocess.Popen(
+        [str(CLI), "serve", "--port", str(port)],
+        env={**clean, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        runtime = None
+        deadline = time.monotonic() + 60
+        while runtime is None and process.poll() is None and time.monotonic() < deadline:
+            try:
+                runtime = httpx.get(f"http://127.0.0.1:{port}/api/_runtime").json()
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert runtime is not None, process.stderr.read() if process.stderr else "no server"
+        assert runtime["pid"] == process.pid
+        assert runtime["gc"]["thresholds"] == list(GC_THRESHOLDS)
+        assert runtime["gc"]["frozen"] > 10_000, runtime["gc"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
