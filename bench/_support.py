@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -59,3 +60,15 @@ async def wait_ready(
 
 def _tail(log: Path | None) -> str:
     return log.read_text()[-2000:] if log is not None and log.exists() else ""
+
+
+def median_of(reps: list[dict[str, Any]], *path: str) -> float | None:
+    """The median (2 decimals) of the number at ``path`` in each rep's dict; None if none."""
+    values = []
+    for rep in reps:
+        value: Any = rep
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            values.append(float(value))
+    return round(statistics.median(values), 2) if values else None

@@ -35,6 +35,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from _support import median_of
+
 HERE = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SCENARIOS = {
@@ -81,7 +83,7 @@ def pinned(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) > cpu else []
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -89,7 +91,8 @@ def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
                 return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit(f"the server did not start (exit {process.poll()})")
+    tail = log.read_text(errors="replace")[-2000:]
+    raise SystemExit(f"the server did not start (exit {process.poll()}):\n{tail}")
 
 
 def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path) -> dict[str, Any]:
@@ -102,7 +105,7 @@ def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path
     subprocess.run(
         [str(BIN / "order-service"), "db", "upgrade"], env=env, check=True, capture_output=True
     )
-    port, out = free_port(), workdir / "collections.json"
+    port, out, log = free_port(), workdir / "collections.json", workdir / "server.log"
     out.unlink(missing_ok=True)
     env.update(
         GC_PAUSES_THRESHOLDS=json.dumps(list(thresholds)),
@@ -115,11 +118,11 @@ def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path
         env=env,
         cwd=HERE,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w"),
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, server)
+        wait_ready(base, server, log)
         started = time.monotonic()
         loadgen = subprocess.run(
             [
@@ -173,17 +176,6 @@ def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path
     }
 
 
-def med(runs: list[dict[str, Any]], *path: str) -> float | None:
-    values = []
-    for run in runs:
-        value: Any = run
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float):
-            values.append(value)
-    return round(statistics.median(values), 2) if values else None
-
-
 def main() -> None:
     from interfaces.server import GC_THRESHOLDS
 
@@ -223,14 +215,16 @@ def main() -> None:
     for config, config_runs in runs.items():
         cells = []
         for generation in "012":
-            n = med(config_runs, "collections", generation, "n")
+            n = median_of(config_runs, "collections", generation, "n")
             cells.append(
-                f"{n}: {med(config_runs, 'collections', generation, 'median_ms')}"
-                f"/{med(config_runs, 'collections', generation, 'max_ms')}"
+                f"{n:g}: {median_of(config_runs, 'collections', generation, 'median_ms')}"
+                f"/{median_of(config_runs, 'collections', generation, 'max_ms')}"
             )
+        ok, http, e2e = (
+            median_of(config_runs, key) for key in ("ok_per_s", "http_p99_ms", "e2e_p99_ms")
+        )
         print(
-            f"{','.join(map(str, config)):>20} {med(config_runs, 'ok_per_s')!s:>8} "
-            f"{med(config_runs, 'http_p99_ms')!s:>9} {med(config_runs, 'e2e_p99_ms')!s:>8}  "
+            f"{','.join(map(str, config)):>20} {ok!s:>8} {http!s:>9} {e2e!s:>8}  "
             f"{cells[0]:>18} {cells[1]:>18} {cells[2]:>14}"
         )
     if args.json:

@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _support import order_body
+from _support import median_of, order_body
 from _support import wait_ready as _wait_ready
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -705,17 +705,6 @@ def ratios(without: dict[str, Any], with_: dict[str, Any]) -> dict[str, float | 
         a, b = with_.get(key), without.get(key)
         row[key.replace("_ms", "_x")] = round(a / b, 2) if a and b else None
     return row
-
-
-def median_of(reps: list[dict[str, Any]], *path: str) -> float | None:
-    values = []
-    for rep in reps:
-        value: Any = rep
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float):
-            values.append(float(value))
-    return round(statistics.median(values), 2) if values else None
 
 
 def summary(reps: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
