@@ -43,7 +43,7 @@ def create_app(
         settings, broadcaster=realtime.broadcaster, runtime=runtime, attach=realtime.running
     )
     api.include_router(admin.router(realtime))  # localhost only, not in the OpenAPI document
-    return realtime.asgi(lane_for(api, settings.command_lane))
+    return lane_for(api, realtime.asgi(api), settings.command_lane)
 
 
 def create_api(

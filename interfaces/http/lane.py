@@ -3,7 +3,8 @@
 A POS places orders and adds items, a kitchen bumps, recalls and voids items and moves
 statuses, all service long; for those commands FastAPI's routing, dependency solving and
 middleware cost about as much CPU as the command itself (docs/performance.md).
-``CommandLane`` wraps the FastAPI app and answers these routes itself, through the same
+``CommandLane`` is the outermost app (in front of the Socket.IO app, which hands the rest
+to FastAPI) and answers these routes itself, through the same
 code the FastAPI routes run (``CommandRunner``, the routes' command builders, the problem
 renderer):
 
@@ -132,10 +133,20 @@ class _Declined(Exception):
 
 
 class CommandLane:
-    """ASGI middleware in front of the FastAPI app ``api`` (see the module docstring)."""
+    """ASGI middleware in front of the app that serves the FastAPI app ``api`` (see the
+    module docstring)."""
 
-    def __init__(self, api: FastAPI, routes: Sequence[LaneRoute] = ROUTES) -> None:
+    def __init__(
+        self, api: FastAPI, routes: Sequence[LaneRoute] = ROUTES, *, onward: ASGIApp | None = None
+    ) -> None:
         self.api = api
+        self.onward: ASGIApp = api if onward is None else onward
+        """Where every request the lane does not answer goes: the app it sits in front of
+        (the Socket.IO app, which hands everything not under ``/socket.io/`` to ``api``;
+        lifespan and websockets too). In front of it rather than behind, a command skips
+        the Socket.IO app's routing."""
+        self.realtime: Any = getattr(onward, "realtime", None)
+        """The ``onward`` app's ``realtime`` (``interfaces/server.py`` reads it)."""
         self.served = 0
         """Requests the lane answered itself (the others went on to FastAPI)."""
         self.direct_writes = True
@@ -156,7 +167,7 @@ class CommandLane:
                     if match is not None:
                         await self._serve(route, match.groups(), scope, receive, send)
                         return
-        await self.api(scope, receive, send)
+        await self.onward(scope, receive, send)
 
     async def _serve(
         self, route: LaneRoute, ids: Sequence[str], scope: Scope, receive: Receive, send: Send
@@ -164,13 +175,13 @@ class CommandLane:
         services = getattr(self.api.state, "services", None)
         headers = _watched_headers(scope)
         if services is None or headers is None or b"origin" in headers:
-            await self.api(scope, receive, send)
+            await self.onward(scope, receive, send)
             return
         body: BaseModel | None = None
         if route.body is not None:
             read = await _read_body(headers, receive)
             if isinstance(read, _Replay):
-                await self.api(scope, read, send)
+                await self.onward(scope, read, send)
                 return
             try:
                 if not _is_json(headers.get(b"content-type")):
@@ -178,13 +189,13 @@ class CommandLane:
                 body = route.body.model_validate_json(read)
                 runner = _runner(route, services, scope, headers)
             except (ValidationError, _Declined):
-                await self.api(scope, _Replay([_request(read, False)], receive), send)
+                await self.onward(scope, _Replay([_request(read, False)], receive), send)
                 return
         else:
             try:
                 runner = _runner(route, services, scope, headers)
             except _Declined:
-                await self.api(scope, receive, send)
+                await self.onward(scope, receive, send)
                 return
         self.served += 1
         path: str = scope["path"]
@@ -362,6 +373,7 @@ def _written(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: 
     return True
 
 
-def lane_for(api: FastAPI, enabled: bool) -> ASGIApp:
-    """``api`` behind the command lane, or ``api`` itself when the lane is off."""
-    return CommandLane(api) if enabled else api
+def lane_for(api: FastAPI, onward: ASGIApp, enabled: bool) -> ASGIApp:
+    """``onward`` (the app that serves ``api``) behind the command lane, or ``onward``
+    itself when the lane is off."""
+    return CommandLane(api, onward=onward) if enabled else onward

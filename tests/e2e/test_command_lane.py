@@ -40,8 +40,7 @@ class Pair:
     @property
     def served(self) -> int:
         assert self.lane.server is not None
-        app = self.lane.server.config.app
-        lane = app.other_asgi_app  # the Socket.IO wrapper's inner app
+        lane = self.lane.server.config.app  # the outermost app
         assert isinstance(lane, CommandLane)
         return lane.served
 
@@ -54,7 +53,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         LiveServer(server_settings(lane_url, cors_origins=[ORIGIN])) as lane,
         LiveServer(server_settings(plain_url, cors_origins=[ORIGIN], command_lane=False)) as plain,
     ):
-        assert not isinstance(plain.server and plain.server.config.app.other_asgi_app, CommandLane)
+        assert not isinstance(plain.server and plain.server.config.app, CommandLane)
         yield Pair(lane, plain)
 
 

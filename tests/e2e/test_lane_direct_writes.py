@@ -51,7 +51,7 @@ def _request(*, close: bool = False, path: bytes = b"/api/orders") -> bytes:
 
 def _lane(server: LiveServer) -> CommandLane:
     assert server.server is not None
-    lane = server.server.config.app.other_asgi_app
+    lane = server.server.config.app
     assert isinstance(lane, CommandLane)
     return lane
 

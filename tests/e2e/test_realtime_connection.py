@@ -160,7 +160,7 @@ async def test_a_connection_keeps_no_body_reader_of_its_handshake(live_server: L
     """python-socketio keeps each connection's handshake environ; python-engineio's body
     reader in it is an instance of a class made per request, dropped once connected."""
     assert live_server.server is not None
-    sio = live_server.server.config.app.engineio_server
+    sio = live_server.server.config.app.realtime.server
     async with Socket(live_server.base_url) as sock:
         await sock.join("join:orders")
         environs = list(sio.environ.values())

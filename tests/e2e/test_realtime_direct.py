@@ -44,7 +44,7 @@ MODES = {
 
 def engineio(server: LiveServer) -> Any:
     assert server.server is not None
-    return server.server.config.app.engineio_server.eio
+    return server.server.config.app.realtime.server.eio
 
 
 def frames_written(server: LiveServer) -> int:

@@ -49,7 +49,7 @@ def close_code(exc: Closed) -> str:
 
 def engineio_sockets(server: LiveServer) -> dict[str, Any]:
     assert server.server is not None
-    return dict(server.server.config.app.engineio_server.eio.sockets)
+    return dict(server.server.config.app.realtime.server.eio.sockets)
 
 
 def lean_connections(server: LiveServer) -> set[Any]:
@@ -97,7 +97,7 @@ async def test_a_websocket_open_is_lean_and_speaks_engineio_v4(live_server: Live
     await eventually(lambda: not lean_connections(live_server), 10, "the connection's end")
     assert engineio_sockets(live_server) == {}
     assert live_server.server is not None
-    sio = live_server.server.config.app.engineio_server
+    sio = live_server.server.config.app.realtime.server
     assert sio.environ == {}  # python-socketio's per-connection state is gone too
     assert sio.manager.rooms.get("/", {}) == {}
 
