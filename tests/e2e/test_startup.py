@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from infrastructure.settings import ENV_PREFIX
 from interfaces.server import GC_THRESHOLDS
+from tests.e2e.realtime_support import eventually
 from tests.e2e.server import (
     LiveServer,
     ServerStartError,
@@ -97,31 +99,38 @@ def test_db_upgrade_then_current_through_the_cli(tmp_path: Path) -> None:
     assert "up to date" in after.stdout
 
 
-def test_serve_tunes_the_collector_and_freezes_what_startup_left(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_serve_tunes_the_collector_and_freezes_what_startup_left(tmp_path: Path) -> None:
     """``order-service serve`` sets the serving GC thresholds and moves the objects alive
     at startup (modules, the app) into the permanent generation; /api/_runtime says so."""
     env = {f"{ENV_PREFIX}DATABASE_URL": migrated_database(tmp_path / "gc.db")}
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    process = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        str(CLI),
+        "serve",
+        "--port",
+        str(port),
         env={**clean, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
+    runtime: dict[str, Any] = {}
     try:
-        runtime = None
-        deadline = time.monotonic() + 60
-        while runtime is None and process.poll() is None and time.monotonic() < deadline:
-            try:
-                runtime = httpx.get(f"http://127.0.0.1:{port}/api/_runtime").json()
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert runtime is not None, process.stderr.read() if process.stderr else "no server"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def answered() -> bool:
+                assert process.returncode is None, "order-service serve exited"
+                try:
+                    runtime.update((await http.get("/api/_runtime")).json())
+                except httpx.TransportError:
+                    return False
+                return True
+
+            await eventually(answered, timeout=60, what="order-service serve to answer")
         assert runtime["pid"] == process.pid
         assert runtime["gc"]["thresholds"] == list(GC_THRESHOLDS)
         assert runtime["gc"]["frozen"] > 10_000, runtime["gc"]
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        await asyncio.wait_for(process.wait(), 30)
