@@ -36,6 +36,8 @@ from interfaces.cli_ops.output import (
 app = typer.Typer(help="The event log: tail, export, import, re-broadcast.", no_args_is_help=True)
 
 POLL: Final = 0.5
+REBROADCAST_READ_TIMEOUT: Final = 600.0
+"""Seconds the CLI waits for the server's answer to a re-broadcast."""
 """Seconds between looks at the head while following (the server is another process)."""
 
 Position = Annotated[int, typer.Option(min=0)]
@@ -216,7 +218,9 @@ def rebroadcast(
             f"{server.rstrip('/')}/api/admin/rebroadcast",
             json={"after": after, "until": until},
             headers={HEADER: token},
-            timeout=60.0,
+            # The server paces each screen by what it reads: a long range to a slow screen
+            # takes a while (a screen that stops reading is dropped after the ping timeout).
+            timeout=httpx.Timeout(10.0, read=REBROADCAST_READ_TIMEOUT),
         )
     except httpx.HTTPError as exc:
         fail(ExitCode.UNAVAILABLE, f"cannot reach the server at {server}: {exc}")
@@ -231,9 +235,12 @@ def rebroadcast(
     if json_output:
         print_json(body)
     else:
+        dropped = body.get("dropped", 0)
         stdout.print(
             f"[green]re-broadcast[/] {body['events']:,} event(s) ({body['messages']:,} room "
-            f"messages) from positions {after + 1:,}..{until:,}"
+            f"messages to {body.get('screens', 0):,} screen(s)) from positions "
+            f"{after + 1:,}..{until:,}"
+            + (f"; [yellow]{dropped:,} screen(s) dropped as too slow[/]" if dropped else "")
         )
 
 

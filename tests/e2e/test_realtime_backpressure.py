@@ -18,6 +18,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from infrastructure.replay.token import HEADER, ensure_token
 from tests.e2e.orders import item, new_order, ok, place
 from tests.e2e.raw_socket import RawSocketIO
 from tests.e2e.realtime_support import JSON, Socket, eventually, store_events
@@ -192,3 +193,63 @@ async def test_a_resume_longer_than_the_bound_completes_in_one_session(database_
                     f"of {len(expected)} events"
                 )
                 assert same_events(back.named("kitchen"), expected)
+
+
+REBROADCAST_ORDERS = 120
+"""Orders re-broadcast at once: their kitchen events (~60 KB each) are far more than the
+kernel's buffers (a few dozen) and the bound (20) hold together."""
+
+
+async def read_kitchen_events(slow: RawSocketIO, count: int) -> list[tuple[str, JSON]]:
+    """Read ``count`` kitchen events (failing on a disconnect before them)."""
+    events: list[tuple[str, JSON]] = []
+    async with asyncio.timeout(30):
+        while len(events) < count:
+            kind, data = RawSocketIO.decode(await slow.receive())
+            assert kind != "disconnect", f"disconnected after {len(events)} of {count} events"
+            if kind == "event" and data[0] in KITCHEN.values():
+                events.append((data[0], data[1]))
+    return events
+
+
+async def test_a_rebroadcast_longer_than_the_bound_reaches_a_screen_that_reads(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The admin re-broadcast is paced by each screen's own writer, as a resume is: a range
+    far past ``send_queue_limit`` reaches a screen that stalls for a moment and then reads,
+    whole and in order, instead of disconnecting it as too slow."""
+    caplog.set_level(logging.INFO, logger="interfaces.realtime.namespace")
+    settings = server_settings(database_url, send_queue_limit=SEND_QUEUE_LIMIT)
+    with LiveServer(settings) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+            for _ in range(REBROADCAST_ORDERS):
+                await place(http, big_order())
+            expected = await kitchen_events(http, 0)
+            head = max(e["position"] for e in await store_events(http, 0))
+            slow = await RawSocketIO.connect(server.host, server.port)
+            try:
+                ack = await slow.call("join:kitchen", {"since": head})
+                assert ack["ok"] is True and ack["position"] == head, ack
+                slow.stop_reading()
+                request = asyncio.create_task(
+                    http.post(
+                        "/api/admin/rebroadcast",
+                        json={"after": 0, "until": head},
+                        headers={HEADER: ensure_token(database_url)},
+                    )
+                )
+                await asyncio.sleep(1)  # the screen stalls: the kernel's buffers fill up
+                assert not request.done(), "the re-broadcast did not wait for the screen"
+                slow.resume_reading()
+                received = await read_kitchen_events(slow, len(expected))
+                assert same_events(received, expected)
+                body = ok(await request)
+            finally:
+                await slow.close()
+            assert body == {
+                "events": head,
+                "messages": len(expected),
+                "screens": 1,
+                "dropped": 0,
+            }, body
+            assert not dropped_for_being_slow(caplog, slow.sid)
