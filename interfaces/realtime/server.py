@@ -29,6 +29,7 @@ from interfaces.realtime.history import MAX_REPLAY, StoreHistory
 from interfaces.realtime.lean import LeanWebSocket, bind
 from interfaces.realtime.manager import IndexedManager
 from interfaces.realtime.namespace import OrdersNamespace
+from interfaces.realtime.packets import JsonPacket
 from interfaces.realtime.resume import History, RoomJoiner, Sources
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Realtime:
         self.server = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=IndexedManager(),
+            serializer=JsonPacket,  # acks (a join's snapshot) encoded once, by orjson
             cors_allowed_origins=list(settings.cors_origins),
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
