@@ -8,7 +8,11 @@
    noted.
 2. Without ``since``: read the snapshot and the position it reflects in one
    read transaction. The projector commits the read models before it publishes,
-   so that position is at least ``head``: nothing between them to replay.
+   so a read begun after step 1 is at least at ``head``. Joins of the same room
+   share one read while it runs (a burst of screens reconnecting costs one read per
+   room, not one per screen, and never drains the read-model pool): a join that
+   took a read begun before its step 1 may get an older position than its
+   ``head``, and replays the room's messages in between like a ``since`` join.
    With ``since``: the position is ``since``; the room's messages in
    (``since``, ``head``] come from the broadcaster's ring, or, when ``since`` is
    older than the ring (e.g. after a restart), are rebuilt from the store.
@@ -27,6 +31,7 @@ without entering the room.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -82,6 +87,11 @@ class Joined:
     with_snapshot: bool
 
 
+async def _read(sources: Sources, read_snapshot: SnapshotReader) -> tuple[int, Any]:
+    async with sources.read_models.snapshot() as snap:
+        return snap.position, await read_snapshot(snap)
+
+
 class RoomJoiner:
     """Puts sockets into rooms through a catch-up (see the module docstring)."""
 
@@ -89,6 +99,8 @@ class RoomJoiner:
         self._server = server
         self._hub = hub
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reads: dict[str, asyncio.Future[tuple[int, Any]]] = {}
+        """Each room's snapshot read in progress, shared by the joins that arrive meanwhile."""
 
     async def join(
         self,
@@ -106,8 +118,7 @@ class RoomJoiner:
         head = self._hub.head
         try:
             if since is None:
-                async with sources.read_models.snapshot() as snap:
-                    after, snapshot = snap.position, await read_snapshot(snap)
+                after, snapshot = await self._shared_read(room, sources, read_snapshot)
                 joined = Joined(after, snapshot, True)
             else:
                 after, joined = since, Joined(max(since, head), None, False)
@@ -119,6 +130,24 @@ class RoomJoiner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return joined
+
+    async def _shared_read(
+        self, room: str, sources: Sources, read_snapshot: SnapshotReader
+    ) -> tuple[int, Any]:
+        """``room``'s snapshot and its position: the read in progress, or a new one."""
+        read = self._reads.get(room)
+        if read is None:
+            read = asyncio.ensure_future(_read(sources, read_snapshot))
+            self._reads[room] = read
+            read.add_done_callback(functools.partial(self._read_done, room))
+        # One join going away (a disconnect cancels its handler) leaves the read to the rest.
+        return await asyncio.shield(read)
+
+    def _read_done(self, room: str, read: asyncio.Future[tuple[int, Any]]) -> None:
+        if self._reads.get(room) is read:
+            del self._reads[room]
+        if not read.cancelled():
+            read.exception()  # retrieved: every join that waited has had it raised
 
     def forget(self, sid: str) -> None:
         """``sid`` disconnected: its catch-ups end (the manager already emptied its rooms)."""

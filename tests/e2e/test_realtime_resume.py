@@ -162,6 +162,62 @@ async def _snapshot_plus_events_is_the_state(
     assert live == {view["id"]: view for view in page["items"]}
 
 
+BURST_SCREENS = 30
+BURST_EVENTS = 300
+
+
+async def test_a_burst_of_snapshot_joins_under_load_misses_nothing(
+    live_server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    """Screens reconnecting together share each room's snapshot read (``resume.py``): one
+    that took a read begun before it joined replays what was published in between. Every
+    one ends with the state, snapshot plus events, with no gap and no duplicate."""
+    for _ in range(5):
+        await run_order(client)
+    start = await head(client)
+    async with contextlib.AsyncExitStack() as stack:
+        url = live_server.base_url
+        screens = [await stack.enter_async_context(Socket(url)) for _ in range(BURST_SCREENS)]
+        watch = await stack.enter_async_context(Socket(url))
+        before = await watch.join("join:orders")
+        assert before["position"] == start, before
+        load = asyncio.create_task(write_load(client, BURST_EVENTS))
+        await eventually(lambda: len(watch.events()) > 20, 20)  # in the middle of the load
+        acks = await asyncio.gather(*(join_soon(screen, n) for n, screen in enumerate(screens)))
+        await load
+        final = await head(client)
+        stored = [e["position"] for e in await store_events(client)]
+        assert final >= start + BURST_EVENTS
+        await eventually(lambda: _last(watch, "orders", 0) == final, 20)
+        for screen, ack in zip(screens, acks, strict=True):
+            # The snapshot is the state at the position the ack gives, not older or newer.
+            assert by_id(ack["snapshot"]) == live_at(before, watch.events("orders"), ack)
+            await eventually(lambda s=screen: _last(s, "orders", 0) == final, 20)
+            assert screen.positions("orders") == [p for p in stored if p > ack["position"]]
+            await _snapshot_plus_events_is_the_state(client, ack, screen.events("orders"))
+
+
+async def join_soon(screen: Socket, n: int) -> JSON:
+    """``join:orders`` after ``n`` ms: the joins overlap each other's reads and the events
+    published meanwhile (a join that arrives while a read runs takes that read)."""
+    await asyncio.sleep(n / 1000)
+    return await screen.join("join:orders")
+
+
+def by_id(views: list[JSON]) -> dict[str, JSON]:
+    return {view["id"]: view for view in views}
+
+
+def live_at(before: JSON, events: list[JSON], ack: JSON) -> dict[str, JSON]:
+    """The live orders at ``ack``'s position: the ``before`` snapshot, then every event up
+    to that position (each carries its order's view after it)."""
+    state = by_id(before["snapshot"])
+    for event in events:
+        if event["position"] <= ack["position"]:
+            state[event["order_id"]] = event["order"]
+    return {oid: view for oid, view in state.items() if view and view["status"] in LIVE}
+
+
 async def test_resume_after_a_restart_rebuilds_from_the_store(
     live_server: LiveServer, client: httpx.AsyncClient
 ) -> None:
