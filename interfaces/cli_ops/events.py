@@ -36,9 +36,9 @@ from interfaces.cli_ops.output import (
 app = typer.Typer(help="The event log: tail, export, import, re-broadcast.", no_args_is_help=True)
 
 POLL: Final = 0.5
+"""Seconds between looks at the head while following (the server is another process)."""
 REBROADCAST_READ_TIMEOUT: Final = 600.0
 """Seconds the CLI waits for the server's answer to a re-broadcast."""
-"""Seconds between looks at the head while following (the server is another process)."""
 
 Position = Annotated[int, typer.Option(min=0)]
 
