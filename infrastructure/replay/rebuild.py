@@ -35,6 +35,7 @@ checkpoint says so) and the server's projector continues from there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import time
@@ -159,8 +160,7 @@ async def rebuild_online(
     plan = _Plan(projection_names(names))
     path = database_file(url)
     started = time.perf_counter()
-    # Writes that may wait for the write lock run in a thread: the event loop stays free.
-    await asyncio.to_thread(_create_shadow, path, plan)
+    await _create_shadow_or_undo(path, plan)
     try:
         with EventLog(path) as log:
             engine = shadow_engine(url, (table.name for table in READ_MODEL_TABLES))
@@ -399,6 +399,21 @@ def _now() -> str:
 
 
 # --- shadow and retired tables --------------------------------------------------------------
+
+
+async def _create_shadow_or_undo(path: Path, plan: _Plan) -> None:
+    """``_create_shadow`` in a thread (writes that may wait for the write lock: the event
+    loop stays free). Interrupted meanwhile (Ctrl-C cancels the task), the thread cannot be
+    stopped: it is left to finish, and what it made is dropped before the interruption goes
+    on, unless it made nothing (another rebuild's tables are not ours to drop)."""
+    creating = asyncio.ensure_future(asyncio.to_thread(_create_shadow, path, plan))
+    try:
+        await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await creating
+            await asyncio.to_thread(_drop_tables, path, (SHADOW, RETIRED))
+        raise
 
 
 def _create_shadow(path: Path, plan: _Plan) -> None:
