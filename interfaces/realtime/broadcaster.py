@@ -23,7 +23,10 @@ socket that has anything in flight.
 A lean connection (``lean.py``: Socket.IO opened straight over a WebSocket) has no queue:
 its frames are written the same way, or wait in its ``backlog`` while its transport is
 paused; the bound applies to that backlog, and a socket dropped for being slow also has
-its WebSocket closed (aborted if it still does not read within ``stall_timeout``).
+its WebSocket closed (aborted if it still does not read within ``stall_timeout``). On
+engine.io's path (long polling and its upgrade) a dropped socket whose WebSocket still
+does not read within ``stall_timeout`` has its TCP connection aborted
+(``WebSocketLinks.cut_off_if_stalled``).
 
 Recent events are kept in a ring (``history_size`` events) for resumes; an entry
 routes and encodes a room's message the first time a resume or a live listener
@@ -163,7 +166,8 @@ class SocketIOBroadcaster:
         ``stall_timeout``: how long a replay (``send_paced``) waits for a socket's writer to
         take what is queued before it disconnects the socket as too slow.
         ``links``: the sockets' WebSocket connections, for writing live messages straight
-        to idle ones (``direct.py``); None: every message goes through the queues."""
+        to idle ones (``direct.py``, when ``links.direct``) and for cutting off a dropped
+        socket that still does not read; None: every message goes through the queues."""
         if history_size < 1 or max_backlog < 1 or stall_timeout <= 0:
             raise ValueError("history_size and max_backlog must be >= 1, stall_timeout > 0")
         self._server = server
@@ -362,7 +366,8 @@ class SocketIOBroadcaster:
         socket = self._server.eio.sockets.get(eio_sid) if eio_sid else None
         if type(socket) is LeanSocket:
             # After the disconnect packet: a screen that reads again gets everything up to
-            # it, one that does not is cut off once ``stall_timeout`` has passed.
+            # it, one that does not is cut off once ``stall_timeout`` has passed (on
+            # engine.io's path, ``forget`` sees to that).
             socket.conn.close(1000, grace=self._stall_timeout)
 
     # --- history and catch-ups --------------------------------------------------------------
@@ -407,9 +412,16 @@ class SocketIOBroadcaster:
             del self._catch_ups[room]
 
     def forget(self, sid: str) -> None:
-        """A socket disconnected: stop every catch-up it had."""
+        """A socket disconnected (called from its disconnect handler, while python-socketio
+        still knows its engine.io session): stop every catch-up it had. On engine.io's
+        path, its WebSocket is cut off if its peer still does not read ``stall_timeout``
+        s from now (dropped as too slow, or timed out on pings with its buffers full)."""
         for room in [r for r, waiting in self._catch_ups.items() if sid in waiting]:
             self.end_catch_up(sid, room)
+        if self._links is not None:
+            eio_sid = self._server.manager.eio_sid_from_sid(sid, NAMESPACE)
+            if eio_sid:
+                self._links.cut_off_if_stalled(eio_sid, self._stall_timeout)
 
     # --- room:position heartbeat ------------------------------------------------------------
 

@@ -28,10 +28,16 @@ replay). ``WebSocketLinks.writable`` says yes only when all of these hold:
 Everything else (acks, pings, replays, heartbeats, a socket not idle) goes through the
 engine.io queue as before. The link is registered by the engine.io websocket driver
 (``linked_driver``, installed per server) for the time its handler runs.
+
+The links also end the TCP connection of a disconnected socket whose peer still does not
+read (``cut_off_if_stalled``): engine.io alone would keep it for as long as the peer does.
+They are installed for that even where direct writes are off (``direct=False``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import struct
 from typing import Any, ClassVar, Final
 
@@ -39,6 +45,7 @@ from engineio.async_drivers import asgi as engineio_asgi
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+_LOG = logging.getLogger(__name__)
 _SHORT: Final = 126
 _MEDIUM: Final = 1 << 16
 
@@ -66,10 +73,15 @@ def text_frame(payload: bytes) -> bytes:
 class WebSocketLinks:
     """The uvicorn protocol behind each engine.io socket served over a WebSocket."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, direct: bool = True) -> None:
+        """``direct``: whether ``writable`` may name a connection to write straight to
+        (False: the links only serve ``cut_off_if_stalled``)."""
         self._protocols: dict[str, WebSocketsSansIOProtocol] = {}
+        self.direct = direct
         self.frames_written = 0
         """Frames written straight to a transport (diagnostics and tests)."""
+        self.cut_off = 0
+        """Connections ended by ``cut_off_if_stalled`` (diagnostics and tests)."""
 
     def __len__(self) -> int:
         return len(self._protocols)
@@ -83,7 +95,7 @@ class WebSocketLinks:
 
     def writable(self, eio_sid: str, socket: Any) -> WebSocketsSansIOProtocol | None:
         """The protocol to write ``socket``'s next frame to, or None: use its queue."""
-        protocol = self._protocols.get(eio_sid)
+        protocol = self._protocols.get(eio_sid) if self.direct else None
         if protocol is None:
             return None
         queue = socket.queue
@@ -106,6 +118,29 @@ class WebSocketLinks:
         """Write ``frames`` (from ``writable``, in the same loop step) in one call."""
         protocol.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
         self.frames_written += len(frames)
+
+    def cut_off_if_stalled(self, eio_sid: str, grace: float) -> None:
+        """End ``eio_sid``'s TCP connection if, ``grace`` s from now, its peer still does
+        not read (the transport still paused above its high-water mark).
+
+        For a socket the server has disconnected: engine.io's writer waits for the
+        transport to drain and its reader for the next message, so a peer that never
+        reads again would keep the connection, and what is buffered for it, for as long
+        as it keeps the TCP connection open. A peer that reads again gets everything up to
+        the disconnect and closes the connection itself."""
+        protocol = self._protocols.get(eio_sid)
+        if protocol is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(grace, self._cut_off_if_stalled, eio_sid, protocol)
+
+    def _cut_off_if_stalled(self, eio_sid: str, protocol: WebSocketsSansIOProtocol) -> None:
+        if self._protocols.get(eio_sid) is not protocol or protocol.writable.is_set():
+            return  # gone already, or its peer reads again
+        transport = protocol.transport
+        if not transport.is_closing():
+            _LOG.warning("cutting off eio_sid=%s: not read from since its disconnect", eio_sid)
+            transport.abort()
+            self.cut_off += 1
 
     def driver(self) -> type[engineio_asgi.WebSocket]:
         """An engine.io ASGI websocket driver class that registers each connection here

@@ -65,10 +65,10 @@ class Realtime:
             logger=False,
             engineio_logger=False,
         )
-        self.links: WebSocketLinks | None = None
-        if settings.ws_direct_writes and not settings.ws_per_message_deflate:
-            self.links = WebSocketLinks()
-            install_links(self.server, self.links)
+        self.links = WebSocketLinks(
+            direct=settings.ws_direct_writes and not settings.ws_per_message_deflate
+        )
+        install_links(self.server, self.links)
         self.broadcaster = SocketIOBroadcaster(
             self.server,
             history_size=history_size,

@@ -141,6 +141,12 @@ class RawSocketIO:
                     continue
                 return text
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """This end's (host, port): the peer address the server sees."""
+        host, port = self._writer.get_extra_info("sockname")[:2]
+        return host, port
+
     # --- Socket.IO ----------------------------------------------------------------------
 
     async def call(self, event: str, payload: Any, ack_id: int = 0) -> Any:

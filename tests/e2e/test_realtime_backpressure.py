@@ -7,6 +7,9 @@ while the others keep receiving, and it then resumes with nothing missing.
 The slow subscriber is ``RawSocketIO`` (``raw_socket.py``): it joins the kitchen, then
 stops reading its TCP socket, so the server's writes to it block for real and its
 Engine.IO queue grows. The others are real ``socketio.AsyncClient``s.
+
+On engine.io's own path (long polling and its upgrade), a disconnected screen that still
+does not read has its TCP connection ended once ``ping_timeout`` has passed.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from infrastructure.replay.token import HEADER, ensure_token
 from tests.e2e.orders import item, new_order, ok, place
-from tests.e2e.raw_socket import RawSocketIO
+from tests.e2e.raw_socket import Closed, RawSocketIO
 from tests.e2e.realtime_support import JSON, Socket, eventually, store_events
 from tests.e2e.server import LiveServer, server_settings
 
@@ -253,3 +257,88 @@ async def test_a_rebroadcast_longer_than_the_bound_reaches_a_screen_that_reads(
                 "dropped": 0,
             }, body
             assert not dropped_for_being_slow(caplog, slow.sid)
+
+
+def connection_from(server: LiveServer, address: tuple[str, int]) -> Any:
+    """uvicorn's protocol for the connection from ``address``, or None once it is gone."""
+    assert server.server is not None
+    for conn in list(server.server.server_state.connections):
+        if conn.transport.get_extra_info("peername")[:2] == address:
+            return conn
+    return None
+
+
+def disconnected_for(caplog: pytest.LogCaptureFixture, sid: str) -> str | None:
+    """The reason the namespace logged for ``sid``'s disconnect, if it did."""
+    for r in caplog.records:
+        message = r.getMessage()
+        if r.name == "interfaces.realtime.namespace" and f"disconnected sid={sid} " in message:
+            return message.rpartition("reason=")[2]
+    return None
+
+
+@pytest.mark.parametrize("direct_writes", [True, False], ids=["direct-writes", "queues-only"])
+@pytest.mark.parametrize("cause", ["server disconnect", "ping timeout"])
+async def test_a_stalled_screen_on_engineios_path_is_cut_off_once_disconnected(
+    database_url: str, caplog: pytest.LogCaptureFixture, direct_writes: bool, cause: str
+) -> None:
+    """Engine.IO's own path (what a screen that opens with long polling and then upgrades
+    gets; here lean connections are off). A screen that stops reading is disconnected,
+    dropped at the bound (``server disconnect``) or, with its buffers full before that,
+    for not answering pings (``ping timeout``). If it still does not read ``ping_timeout``
+    s later, its TCP connection is ended. Engine.IO's writer waits for the transport to
+    drain, and its reader for the writer, so without the cut-off the connection and its
+    buffers stay for as long as the peer keeps it open."""
+    caplog.set_level(logging.INFO, logger="interfaces.realtime.namespace")
+    dropped = cause == "server disconnect"
+    settings = server_settings(
+        database_url,
+        send_queue_limit=SEND_QUEUE_LIMIT if dropped else 10_000,
+        ping_interval=25.0 if dropped else 1.0,
+        ping_timeout=1.0,
+        ws_lean_sockets=False,
+        ws_direct_writes=direct_writes,
+    )
+    with LiveServer(settings) as server:
+        assert server.server is not None
+        async with (
+            httpx.AsyncClient(base_url=server.base_url, timeout=30) as http,
+            Socket(server.base_url) as steady,
+        ):
+            await steady.join("join:kitchen")
+            slow = await RawSocketIO.connect(server.host, server.port)
+            try:
+                assert (await slow.call("join:kitchen", {}))["ok"] is True
+                socket = server.server.config.app.realtime.server.eio.sockets[slow.opened["sid"]]
+                assert type(socket).__name__ == "AsyncSocket", "not engine.io's own path"
+                slow.stop_reading()
+                placed = 0
+                while not (
+                    disconnected_for(caplog, slow.sid)
+                    if dropped
+                    else not connection_from(server, slow.address).writable.is_set()
+                ):
+                    assert placed < MAX_ORDERS, f"still connected after {placed} orders"
+                    await place(http, big_order())
+                    placed += 1
+                await eventually(lambda: disconnected_for(caplog, slow.sid) is not None, 10)
+                assert disconnected_for(caplog, slow.sid) == cause
+                assert connection_from(server, slow.address) is not None
+                await eventually(
+                    lambda: connection_from(server, slow.address) is None, 15, "the cut-off"
+                )
+                assert steady.sio.connected and steady.disconnects == []
+                order = await place(http)
+                await eventually(
+                    lambda: any(p["order_id"] == order["id"] for _, p in steady.named("kitchen")),
+                    10,
+                    "the steady screen's next event",
+                )
+                slow.resume_reading()
+                with pytest.raises(Closed):  # what the kernel still held, then the end
+                    async with asyncio.timeout(10):
+                        while True:
+                            await slow.receive()
+            finally:
+                await slow.close()
+            assert ok(await http.get("/health/ready"))["status"] == "ready"

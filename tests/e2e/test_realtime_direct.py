@@ -131,7 +131,7 @@ async def test_straight_and_queued_messages_are_the_same(tmp_path: Any) -> None:
         url = migrated_database(tmp_path / f"{mode}.db")
         with LiveServer(server_settings(url, **settings)) as server:
             driver = engineio(server)._async["websocket"]
-            assert hasattr(driver, "links") is (mode != "engineio-queues")
+            assert driver.links.direct is (mode != "engineio-queues")
             async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
                 sock = await subscribed(server.base_url)
                 lean = {"LeanSocket"} if mode == "lean" else {"AsyncSocket"}
