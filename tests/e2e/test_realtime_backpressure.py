@@ -259,6 +259,27 @@ async def test_a_rebroadcast_longer_than_the_bound_reaches_a_screen_that_reads(
             assert not dropped_for_being_slow(caplog, slow.sid)
 
 
+async def stalled_screen(server: LiveServer) -> RawSocketIO:
+    """A raw kitchen screen that has joined and then stopped reading its TCP socket."""
+    slow = await RawSocketIO.connect(server.host, server.port)
+    try:
+        assert (await slow.call("join:kitchen", {}))["ok"] is True
+    except BaseException:
+        await slow.close()
+        raise
+    slow.stop_reading()
+    return slow
+
+
+async def read_to_the_end(slow: RawSocketIO) -> None:
+    """Read again: what the kernel still held for ``slow``, then the end of its connection."""
+    slow.resume_reading()
+    with pytest.raises(Closed):
+        async with asyncio.timeout(10):
+            while True:
+                await slow.receive()
+
+
 def connection_from(server: LiveServer, address: tuple[str, int]) -> Any:
     """uvicorn's protocol for the connection from ``address``, or None once it is gone."""
     assert server.server is not None
@@ -306,12 +327,10 @@ async def test_a_stalled_screen_on_engineios_path_is_cut_off_once_disconnected(
             Socket(server.base_url) as steady,
         ):
             await steady.join("join:kitchen")
-            slow = await RawSocketIO.connect(server.host, server.port)
+            slow = await stalled_screen(server)
             try:
-                assert (await slow.call("join:kitchen", {}))["ok"] is True
                 socket = server.server.config.app.realtime.server.eio.sockets[slow.opened["sid"]]
                 assert type(socket).__name__ == "AsyncSocket", "not engine.io's own path"
-                slow.stop_reading()
                 placed = 0
                 while not (
                     disconnected_for(caplog, slow.sid)
@@ -334,11 +353,7 @@ async def test_a_stalled_screen_on_engineios_path_is_cut_off_once_disconnected(
                     10,
                     "the steady screen's next event",
                 )
-                slow.resume_reading()
-                with pytest.raises(Closed):  # what the kernel still held, then the end
-                    async with asyncio.timeout(10):
-                        while True:
-                            await slow.receive()
+                await read_to_the_end(slow)
             finally:
                 await slow.close()
             assert ok(await http.get("/health/ready"))["status"] == "ready"

@@ -34,7 +34,12 @@ from tests.e2e.raw_socket import Closed, RawSocketIO
 from tests.e2e.raw_socket import client_frame as frame
 from tests.e2e.realtime_support import Socket, eventually
 from tests.e2e.server import LiveServer, server_settings
-from tests.e2e.test_realtime_backpressure import big_order, dropped_for_being_slow
+from tests.e2e.test_realtime_backpressure import (
+    big_order,
+    dropped_for_being_slow,
+    read_to_the_end,
+    stalled_screen,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -186,10 +191,8 @@ async def test_a_dropped_slow_subscriber_that_still_does_not_read_is_cut_off(
             Socket(server.base_url) as steady,
         ):
             await steady.join("join:kitchen")
-            slow = await RawSocketIO.connect(server.host, server.port)
+            slow = await stalled_screen(server)
             try:
-                assert (await slow.call("join:kitchen", {}))["ok"] is True
-                slow.stop_reading()
                 for _ in range(500):
                     if dropped_for_being_slow(caplog, slow.sid):
                         break
@@ -197,11 +200,7 @@ async def test_a_dropped_slow_subscriber_that_still_does_not_read_is_cut_off(
                 assert dropped_for_being_slow(caplog, slow.sid)
                 await eventually(lambda: len(lean_connections(server)) == 1, 15, "the cut-off")
                 assert steady.sio.connected and steady.disconnects == []
-                slow.resume_reading()
-                with pytest.raises(Closed):  # what the kernel still held, then the end
-                    async with asyncio.timeout(10):
-                        while True:
-                            await slow.receive()
+                await read_to_the_end(slow)
             finally:
                 await slow.close()
 
