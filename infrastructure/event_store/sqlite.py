@@ -7,6 +7,14 @@ checks and inserts every append under its own SAVEPOINT, and commits once, so on
 covers the whole batch and the batch costs one thread hop. Each append succeeds or fails
 on its own; callers get their result after COMMIT returns.
 
+Lending: the projector runs its read-model transactions on the same thread and connection
+(``run_with_writer_connection``, ``run_on_writer``), between two batches. Once the writer
+has been lent, each commit gives the lender the next turn: the writer task lets the loop
+run (at most ``_LENDER_TURNS`` times) until a lend is queued, before it queues the next
+batch. Otherwise the projector's transaction for a batch waited behind the next batch's
+commit and fsync, and the commands of the first (answered once the read models have their
+position) waited for two commits.
+
 Reads run on ``aiosqlite`` reader connections (WAL lets them proceed during a commit).
 The events this process committed last (``tail_size`` of them) are also kept decoded in
 memory, so ``read_all`` right behind the head (the projector, a subscriber's resume) is
@@ -106,6 +114,8 @@ _INSERT_KEY: Final = (
     "first_position, last_position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _TABLES: Final = ("events", "idempotency_keys")
+_LENDER_TURNS: Final = 4
+"""Loop turns a commit waits for the lender's transaction (the projector's takes 2)."""
 _T = TypeVar("_T")
 
 
@@ -442,6 +452,8 @@ class SqliteEventStore:
         self._waiters = 0
         self._someone_waits = asyncio.Event()
         self._closed = False
+        self._lends = 0
+        """Times the writer was lent (``run_on_writer``, ``run_with_writer_connection``)."""
         self._write_task = asyncio.create_task(self._write_loop(), name="event-store-writer")
         self._poll_task = asyncio.create_task(self._poll_loop(), name="event-store-poller")
 
@@ -547,6 +559,7 @@ class SqliteEventStore:
         (which sleeps 1, 2, 5, 10… ms between attempts).
         """
         self._check_open()
+        self._lends += 1
         result = await self._executor.call(work)
         if self._checkpointer is not None:
             self._checkpointer.committed()
@@ -565,6 +578,7 @@ class SqliteEventStore:
         turns re-read every page they touch (~40 ``pread`` calls per command).
         """
         self._check_open()
+        self._lends += 1
         result: _T = await self._executor.call(self._writer.lend, work, synchronous)
         if self._checkpointer is not None:
             self._checkpointer.committed()
@@ -683,6 +697,21 @@ class SqliteEventStore:
                 item = self._queue.get_nowait()
             if batch:
                 await self._commit(batch)
+                await self._lender_first()
+
+    async def _lender_first(self) -> None:
+        """After a commit, let a lender (the projector) queue its transaction first.
+
+        Its transaction for the batch just committed then runs before the next batch, not
+        after that batch's commit and fsync. Only once the writer has been lent; at most
+        ``_LENDER_TURNS`` loop turns, none if nothing more is queued to write."""
+        if not self._lends or self._queue.empty():
+            return
+        lends = self._lends
+        for _ in range(_LENDER_TURNS):
+            await asyncio.sleep(0)
+            if self._lends != lends:
+                return
 
     async def _commit(self, batch: list[_Pending]) -> None:
         requests = [pending.request for pending in batch]

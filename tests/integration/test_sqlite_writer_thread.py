@@ -114,3 +114,37 @@ async def test_a_transaction_left_open_is_rolled_back_and_appends_go_on(
     )
     assert rows == 0
     assert await store.head_position() == 1
+
+
+def _on_disk(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0])
+
+
+async def test_after_each_commit_the_lender_goes_before_the_next_batch(
+    store: SqliteEventStore,
+) -> None:
+    """The projector's pattern: wake on a commit, lend the writer for what it woke to. With
+    appends arriving all the time (one every ~0.3 ms, so several queue up during each
+    commit's fsync), every lend still finds the head it woke for: the next batch waited for
+    it instead of committing (and fsyncing) first, which would have held the woken
+    commands' answers for a second commit."""
+    total = 300
+    seen: list[tuple[int, int]] = []
+
+    async def follower() -> None:
+        position = await store.run_with_writer_connection(_on_disk, synchronous="NORMAL")
+        while position < total:
+            head = await store.wait_for_events(position, None)
+            on_disk = await store.run_with_writer_connection(_on_disk, synchronous="NORMAL")
+            seen.append((head, on_disk))
+            position = head
+
+    following = asyncio.create_task(follower())
+    appends = []
+    for n in range(total):
+        appends.append(asyncio.create_task(store.append(f"pos-{n}", [new_event()], NO_STREAM)))
+        await asyncio.sleep(0.0003)
+    await asyncio.gather(*appends)
+    await asyncio.wait_for(following, 10)
+    assert len(seen) >= 10  # many commits, most with appends queued behind them
+    assert [on_disk for _, on_disk in seen] == [head for head, _ in seen]
