@@ -34,6 +34,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import random
 import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,12 @@ _PONG_EIO, _PING_EIO, _MESSAGE, _CLOSE_EIO = b"3", b"2", b"4", b"1"
 """Engine.IO v4 packet types a client sends (its open is the server's to send)."""
 _PING_FRAME: Final = text_frame(b"2")
 """The server's Engine.IO ping, framed."""
+_FIRST_PING: Final = (0.5, 1.0)
+"""The first ping comes this fraction of ``ping_interval`` after connecting, drawn at random
+per connection. Screens that connect together (every screen after a restart) would
+otherwise be pinged together for as long as they stay (5,000 pings and pongs in the
+second or two their connects took, every interval); early pings are within Engine.IO's
+contract (a client waits ``pingInterval + pingTimeout``, and each ping resets it)."""
 
 
 def accept_key(key: str) -> str:
@@ -483,7 +490,8 @@ class LeanWebSocket(asyncio.Protocol):
             self.close(1008)
             return
         if not socket.closed and not self._lost:
-            self._timer = self._loop.call_later(eio.ping_interval, self._ping)
+            first = eio.ping_interval * random.uniform(*_FIRST_PING)
+            self._timer = self._loop.call_later(first, self._ping)
 
     def _delegate_to_uvicorn(self, head: bytes) -> None:
         """Hand the connection, as received so far, to uvicorn's own WebSocket protocol."""

@@ -109,8 +109,9 @@ class RawSocketIO:
     def _write_frame(self, opcode: int, payload: bytes) -> None:
         self._writer.write(client_frame(opcode, payload))
 
-    async def receive(self) -> str:
-        """The next Engine.IO packet (a text message); answers pings on the way.
+    async def receive(self, *, answer_pings: bool = True) -> str:
+        """The next Engine.IO packet (a text message); answers pings on the way (with
+        ``answer_pings=False`` an Engine.IO ping, ``"2"``, is returned, unanswered).
 
         Raises ``Closed`` on a close frame or the end of the TCP stream."""
         message = b""
@@ -135,7 +136,7 @@ class RawSocketIO:
             message += payload
             if first & 0x80:  # FIN: the text message (possibly fragmented) is complete
                 text = message.decode()
-                if text == "2":  # Engine.IO ping: answer it, it is not for the caller
+                if text == "2" and answer_pings:  # Engine.IO ping: not for the caller
                     await self.send("3")
                     message = b""
                     continue

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -141,6 +142,33 @@ async def test_a_bad_frame_closes_the_connection_with_its_code(
         assert ok(await http.get("/health"))["status"] == "ok"
     again = await RawSocketIO.connect(live_server.host, live_server.port)
     await again.close()
+
+
+async def test_screens_that_connect_together_are_not_pinged_together(database_url: str) -> None:
+    """After a restart every screen reconnects within a second or two; pinged a whole
+    interval after connecting, they would all be pinged (and answer) in that same second or
+    two, every interval, for as long as they stay. The first ping comes 0.5-1 interval
+    after connecting, drawn per connection, so their pings spread out (and stay so: the
+    next ones come an interval after each pong)."""
+    interval = 2.0
+    settings = server_settings(database_url, ping_interval=interval, ping_timeout=5.0)
+    with LiveServer(settings) as server:
+        screens = await asyncio.gather(
+            *(RawSocketIO.connect(server.host, server.port) for _ in range(12))
+        )
+        connected = time.monotonic()
+        try:
+
+            async def first_ping(screen: RawSocketIO) -> float:
+                assert await screen.receive(answer_pings=False) == "2"
+                return time.monotonic() - connected
+
+            after = await asyncio.wait_for(asyncio.gather(*map(first_ping, screens)), 15)
+        finally:
+            await asyncio.gather(*(screen.close() for screen in screens))
+    assert all(0.4 * interval < a < interval + 1.5 for a in after), after
+    # Uniform over half an interval: twelve draws all within 0.15 of one are ~1e-8 likely.
+    assert max(after) - min(after) > 0.15 * interval, after
 
 
 async def test_pings_keep_answering_clients_and_close_silent_ones(
