@@ -460,16 +460,13 @@ class Idle:
 
 
 @contextlib.contextmanager
-def collector_paused(paused: bool = True) -> Any:
+def collector_paused() -> Any:
     """This process's cyclic collector frozen and off while S2 runs (both runs alike).
 
     The idle clients live in this process, pinned to the load generator's core. A full
     collection of their objects took 100-230 ms with 5,000 connections (seventh round, a
     ``gc.callbacks`` probe): it stalled the load generator, and S2's p99 "with" measured
-    the client's pause, not the server's. ``--client-gc on`` leaves it as it was (A/B)."""
-    if not paused:
-        yield
-        return
+    the client's pause, not the server's. ``--client-gc on`` does without it (A/B)."""
     gc.collect()
     gc.freeze()
     gc.disable()
@@ -513,7 +510,8 @@ async def run_s2(args: argparse.Namespace, server: Server, label: str) -> dict[s
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
-        with collector_paused(args.client_gc == "paused"):
+        paused = args.client_gc == "paused"
+        with collector_paused() if paused else contextlib.nullcontext():
             out, err = await asyncio.wait_for(proc.communicate(), limit)
     except TimeoutError:
         proc.kill()

@@ -558,12 +558,7 @@ class SqliteEventStore:
         overlap this store's own commits, so neither side waits on SQLite's busy handler
         (which sleeps 1, 2, 5, 10… ms between attempts).
         """
-        self._check_open()
-        self._lends += 1
-        result = await self._executor.call(work)
-        if self._checkpointer is not None:
-            self._checkpointer.committed()
-        return result
+        return await self._lend(work)
 
     async def run_with_writer_connection(
         self, work: Callable[[sqlite3.Connection], _T], *, synchronous: Synchronous
@@ -577,9 +572,14 @@ class SqliteEventStore:
         finds the file changed by another connection, so two writer connections taking
         turns re-read every page they touch (~40 ``pread`` calls per command).
         """
+        return await self._lend(self._writer.lend, work, synchronous)
+
+    async def _lend(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on the writer thread between two batches: counted as a lend (for
+        ``_lender_first``), and a commit for the checkpointer."""
         self._check_open()
         self._lends += 1
-        result: _T = await self._executor.call(self._writer.lend, work, synchronous)
+        result: _T = await self._executor.call(fn, *args)
         if self._checkpointer is not None:
             self._checkpointer.committed()
         return result
