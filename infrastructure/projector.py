@@ -67,7 +67,7 @@ from domain.events import (
     OrderPlaced,
 )
 from domain.model import Order
-from domain.ports import JSON, EventStore, RecordedEvent, Upcaster
+from domain.ports import EventStore, RecordedEvent, Upcaster
 from infrastructure.broadcast import Broadcaster, Facts, NullBroadcaster, ProjectedEvent
 from infrastructure.read_models.engine import WRITE_OPTION, sqlite_writer_engine
 from infrastructure.read_models.handlers import (
@@ -280,17 +280,16 @@ class Projector:
         projector reads the next one)."""
         return self._position
 
-    def view_of(self, order_id: str, version: int) -> JSON | None:
-        """The order's read-model view at ``version``, from memory, if that is the version the
-        read models hold (committed: at or below ``position``); None otherwise.
+    def view_text_of(self, order_id: str, version: int) -> str | None:
+        """The order's read-model view at ``version`` as JSON text, from memory, if that is
+        the version the read models hold (committed: at or below ``position``); None
+        otherwise.
 
         What a command response shows once ``wait_for_position`` returned: the same view the
-        projector just wrote, without reading it back from the database. Do not mutate it.
+        projector just wrote (the very text of its ``order_views`` row), without reading it
+        back from the database or encoding it again.
         """
-        view = self._cache.view(order_id)
-        if view is None or view["version"] != version or view["position"] > self._position:
-            return None
-        return view
+        return self._cache.view_text(order_id, version, self._position)
 
     @property
     def last_error(self) -> str | None:
@@ -507,6 +506,7 @@ class Projector:
             raise
         self._checkpoints = checkpoints
         self._numbering = numbering
+        self._cache.settle(changes)
         self._cache.trim()
         return changes
 
@@ -867,12 +867,21 @@ class _Statements:
 
 
 class _OrderCache:
-    """LRU of recent order states (and the change that made each, for its view); trimmed
-    between batches so a batch never loses its own."""
+    """LRU of recent order states (and the view of each as JSON text, for
+    ``view_text_of``); trimmed between batches so a batch never loses its own.
+
+    While a batch is folded an entry holds the change that made its state (its view is
+    rendered when first asked for); once the batch is committed, ``settle`` keeps only the
+    view's text. Everything an entry holds outlives the young collections, so what it holds
+    per event is what the collector walks: the change would also keep the event as stored,
+    its decoded form, the state before it and the view's dicts (``docs/performance.md``).
+    """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._orders: OrderedDict[str, tuple[TrackedOrder, OrderChange | None]] = OrderedDict()
+        self._orders: OrderedDict[str, tuple[TrackedOrder, OrderChange | str | None]] = (
+            OrderedDict()
+        )
 
     def get(self, order_id: str) -> TrackedOrder | None:
         entry = self._orders.get(order_id)
@@ -881,10 +890,25 @@ class _OrderCache:
         self._orders.move_to_end(order_id)
         return entry[0]
 
-    def view(self, order_id: str) -> JSON | None:
+    def view_text(self, order_id: str, version: int, position: int) -> str | None:
+        """The view's text of the order at ``version``, if that is its state here and it
+        was made at or below ``position``."""
         entry = self._orders.get(order_id)
-        change = entry[1] if entry is not None else None
-        return change.view if change is not None else None
+        if entry is None:
+            return None
+        tracked, view = entry
+        if tracked.order.version != version or tracked.meta.position > position:
+            return None
+        return view.view_text if isinstance(view, OrderChange) else view
+
+    def settle(self, changes: Sequence[OrderChange]) -> None:
+        """The batch of ``changes`` is committed: their entries keep the view's text, not
+        the change."""
+        orders = self._orders
+        for change in changes:
+            entry = orders.get(change.order_id)
+            if entry is not None and entry[1] is change:
+                orders[change.order_id] = (entry[0], change.view_text)
 
     def put(self, tracked: TrackedOrder, change: OrderChange | None = None) -> None:
         self._orders[tracked.order.order_id] = (tracked, change)

@@ -16,12 +16,15 @@ commit and fsync, and the commands of the first (answered once the read models h
 position) waited for two commits.
 
 Reads run on ``aiosqlite`` reader connections (WAL lets them proceed during a commit).
-The events this process committed last (``tail_size`` of them) are also kept decoded in
-memory, so ``read_all`` right behind the head (the projector, a subscriber's resume) is
-answered without a query: the same rows, decoded by the same function, as a read would
-return. The tail only ever holds a contiguous run of positions; a commit that does not
-follow it (another process wrote in between) starts it again, and it answers only while
-it ends at the head this process knows of.
+The events this process committed last (at most ``tail_size`` of them) are also kept
+decoded in memory, so ``read_all`` right behind the head (the projector) is answered
+without a query: the same rows, decoded by the same function, as a read would return.
+The tail only ever holds a contiguous run of positions; a commit that does not follow it
+(another process wrote in between) starts it again, and it answers only while it ends at
+the head this process knows of. A read it answers drops what the reader has read past
+(``after_position`` and before): the projector's reads keep it a few commits long, so
+the events do not stay alive long enough for the garbage collector to walk them; any
+other reader of those positions reads them from the file.
 
 Checkpoints: with ``checkpoint_interval`` set (the server sets it), the writer connection
 does not checkpoint the WAL itself (SQLite's automatic checkpoint runs in the committing
@@ -476,8 +479,9 @@ class SqliteEventStore:
         ``synchronous`` is SQLite's durability setting: FULL (the default) fsyncs the WAL
         at every commit, NORMAL only at checkpoints (a power cut may lose the last
         commits, never corrupt). ``busy_timeout`` is how long to wait for another
-        process's write lock, in seconds. ``tail_size``: how many of the events this
-        process committed last ``read_all`` answers from memory. ``checkpoint_interval``
+        process's write lock, in seconds. ``tail_size``: at most how many of the events
+        this process committed last ``read_all`` answers from memory (those no read from
+        memory has passed yet). ``checkpoint_interval``
         (seconds): checkpoint the WAL from a thread of its own at most this often instead
         of in the writer's commits (None: SQLite's automatic checkpoints).
         """
@@ -601,6 +605,12 @@ class SqliteEventStore:
         # From memory only while the tail ends at the head this process knows: a short
         # page must mean "nothing more yet", as it does from the file.
         if tail and tail[0].position <= after_position + 1 <= tail[-1].position == self._head:
+            # What the reader has read past leaves the tail: the projector reads right
+            # behind the head, and events kept for seconds would be walked by the young
+            # and middle collections (their data, metadata and domain events: ~8 objects
+            # each). Any other reader of those positions reads them from the file.
+            while tail[0].position <= after_position:
+                tail.popleft()
             behind = tail[-1].position - after_position
             if behind <= limit:  # the common case, right behind the head: walk from the end
                 page = list(itertools.islice(reversed(tail), behind))

@@ -141,7 +141,7 @@ class OrderViewsProjection:
         gone = [oid for oid, change in final.items() if change.view is None]
         if plain_sqlite(conn):
             values = [
-                view_values(c.after, c.view)
+                view_values(c.after, c.view, c.view_text)
                 for c in final.values()
                 if c.after is not None and c.view is not None
             ]
@@ -151,7 +151,7 @@ class OrderViewsProjection:
                 await _execute_plain(conn, _VIEWS_UPSERT, values)
             return
         rows = [
-            view_row(c.after, c.view)
+            view_row(c.after, c.view, c.view_text)
             for c in final.values()
             if c.after is not None and c.view is not None
         ]
@@ -240,8 +240,9 @@ def _last_per_order(changes: Sequence[OrderChange]) -> dict[str, OrderChange]:
     return {change.order_id: change for change in changes}
 
 
-def view_row(tracked: TrackedOrder, view: JSON) -> dict[str, Any]:
-    """The ``order_views`` row of ``tracked``, whose rendered view is ``view``."""
+def view_row(tracked: TrackedOrder, view: JSON, text: str | None = None) -> dict[str, Any]:
+    """The ``order_views`` row of ``tracked``, whose rendered view is ``view`` (``text``: its
+    JSON text, when already encoded)."""
     order, meta = tracked.order, tracked.meta
     return {
         "id": order.order_id,
@@ -256,7 +257,7 @@ def view_row(tracked: TrackedOrder, view: JSON) -> dict[str, Any]:
         "created_at": as_utc(meta.created_at),
         "updated_at": as_utc(meta.updated_at),
         "sent_at": as_utc(meta.sent_at) if meta.sent_at is not None else None,
-        "view": dumps(view),
+        "view": dumps(view) if text is None else text,
     }
 
 
@@ -294,16 +295,17 @@ def ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any
         }
 
 
-def view_values(tracked: TrackedOrder, view: JSON) -> tuple[Any, ...]:
+def view_values(tracked: TrackedOrder, view: JSON, text: str | None = None) -> tuple[Any, ...]:
     """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``).
 
-    ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``)."""
-    return view_row_values(view, tracked.meta.created_position)
+    ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``);
+    ``text``, when given, is its JSON text."""
+    return view_row_values(view, tracked.meta.created_position, text)
 
 
-def view_row_values(view: JSON, created_position: int) -> tuple[Any, ...]:
-    """``view_values`` of the order whose view is ``view`` and which was placed at
-    ``created_position``."""
+def view_row_values(view: JSON, created_position: int, text: str | None = None) -> tuple[Any, ...]:
+    """``view_values`` of the order whose view is ``view`` (``text``: its JSON text, when
+    already encoded) and which was placed at ``created_position``."""
     created, updated, sent = view["created_at"], view["updated_at"], view["sent_at"]
     stored_created = stored_iso(created)
     stored_updated = stored_created if updated == created else stored_iso(updated)
@@ -321,7 +323,7 @@ def view_row_values(view: JSON, created_position: int) -> tuple[Any, ...]:
         stored_created,
         stored_updated,
         stored_sent,
-        dumps(view),
+        dumps(view) if text is None else text,
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+
 from domain.events import Event
 from domain.model import Item, ItemStatus, Order, OrderStatus
 from domain.ports import JSON, RecordedEvent
@@ -64,7 +66,7 @@ class OrderChange:
     nothing, renders only the last change of each order in a batch (the one written).
     """
 
-    __slots__ = ("_rendered", "_view", "after", "before", "domain_event", "event")
+    __slots__ = ("_rendered", "_text", "_view", "after", "before", "domain_event", "event")
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class OrderChange:
         self.before = before
         self.after = after
         self._view: JSON | None = None
+        self._text: str | None = None
         self._rendered = after is None
 
     @property
@@ -89,6 +92,18 @@ class OrderChange:
             self._view = render_order(self.after)
             self._rendered = True
         return self._view
+
+    @property
+    def view_text(self) -> str | None:
+        """``view`` as JSON text (orjson's), encoded on first use and then shared: the
+        ``order_views`` row stores it, command responses embed it (``Projector.view_text_of``)."""
+        text = self._text
+        if text is None:
+            view = self.view
+            if view is None:
+                return None
+            text = self._text = orjson.dumps(view).decode()
+        return text
 
     @property
     def order_id(self) -> str:

@@ -4,7 +4,8 @@
 waits until the projector has reached the command's last position (at most
 ``read_your_writes_timeout`` seconds) so that a GET right after sees the write, and
 answers ``{id, order, position, stale}``. The order view is the one the projector just
-wrote for that version, kept in its memory (``Projector.view_of``), else read from the read models;
+wrote for that version, kept in its memory as the JSON text of its row
+(``Projector.view_text_of``, embedded as is), else read from the read models;
 when they did not catch up in time (``stale: true``), or are already past the version
 the command produced (a replayed key), it is rendered from the domain state instead,
 with ticket number and timestamps taken from the read model when it has them.
@@ -121,7 +122,10 @@ class CommandRunner:
         body = await outcome(self._services, command.order_id, result)
         order = body.get("order")
         headers: tuple[tuple[str, str], ...] = ()
-        if order is not None:
+        if isinstance(order, orjson.Fragment):  # the projector's text of this very version
+            assert result.append is not None
+            headers = (("ETag", etag(result.append.stream_version)),)
+        elif order is not None:
             headers = (("ETag", etag(order["version"])),)
         if status_code == 201:
             headers += (("Location", f"/api/orders/{body['id']}"),)
@@ -144,7 +148,9 @@ class CommandRunner:
 
 
 async def outcome(services: Services, order_id: str, result: CommandResult) -> JSON:
-    """The response body of a command that succeeded (see the module docstring)."""
+    """The response body of a command that succeeded (see the module docstring). Its
+    ``order`` is an ``orjson.Fragment`` (JSON text, at the version the command produced)
+    when it is the projector's, else a dict."""
     append = result.append
     if append is None:  # nothing to do: the order as it stands
         assert result.order is not None
@@ -153,9 +159,17 @@ async def outcome(services: Services, order_id: str, result: CommandResult) -> J
     reached = await services.projector.wait_for_position(
         append.last_position, services.settings.read_your_writes_timeout
     )
-    # The projector's own view of this version (what it just committed), else the database's.
-    view = services.projector.view_of(append.stream_id, append.stream_version) if reached else None
-    if view is None:
+    # The projector's own view of this version (the text it just committed), else the
+    # database's.
+    text = (
+        services.projector.view_text_of(append.stream_id, append.stream_version)
+        if reached
+        else None
+    )
+    view: JSON | orjson.Fragment
+    if text is not None:
+        view = orjson.Fragment(text)
+    else:
         order = result.order
         if order is None or order.discarded:
             return {"id": append.stream_id, "position": append.last_position, "stale": not reached}

@@ -1,12 +1,13 @@
 """The Socket.IO broadcaster: pushes projected events into rooms and remembers recent ones.
 
-``publish`` is called by the projector after each committed batch. An event is
-routed (``rooms.route``) only when one of the rooms it can reach has a participant or
-a catch-up, and only those rooms' messages are encoded: each once, into Engine.IO text,
-and one engine.io packet of it is put on every participant's engine.io socket queue in
+``publish`` is called by the projector after each committed batch. While any socket is
+connected, each event is routed and encoded into Engine.IO text for every room it reaches
+(``rooms.route_texts``: the payload the rooms share is encoded once), and one engine.io
+packet of a room's text is put on every participant's engine.io socket queue in
 turn (the socket's own writer task does the network I/O). So publishing
-costs one encode per listening room plus one queue put per recipient, starts no task
-per recipient, costs next to nothing while nobody listens, and a slow or dead client
+costs one encode per event (and one per station room) plus one queue put per recipient,
+starts no task per recipient, costs next to nothing while no socket is connected, and a
+slow or dead client
 only lengthens its own queue: past ``max_backlog`` queued packets it is disconnected
 (it resumes with ``since`` when it comes back).
 
@@ -28,12 +29,11 @@ engine.io's path (long polling and its upgrade) a dropped socket whose WebSocket
 does not read within ``stall_timeout`` has its TCP connection aborted
 (``WebSocketLinks.cut_off_if_stalled``).
 
-Recent events are kept in a ring (``history_size`` events) for resumes; an entry
-routes and encodes a room's message the first time a resume or a live listener
-needs it, and keeps its text (bytes only: ``_Entry``). Joins that are catching up
-(``resume.py``) register a ``CatchUp``: while it is active, every message for its room
-is also appended to its ``pending`` list, so nothing published during the catch-up is
-missed.
+Recent events are kept in a ring (``history_size`` events) for resumes, as each room's
+text (bytes only: ``_Entry``): encoded when published while any socket is connected,
+else the first time a resume needs it. Joins that are catching up (``resume.py``)
+register a ``CatchUp``: while it is active, every message for its room is also appended
+to its ``pending`` list, so nothing published during the catch-up is missed.
 """
 
 from __future__ import annotations
@@ -55,15 +55,7 @@ from domain.ports import JSON
 from infrastructure.broadcast import ProjectedEvent
 from interfaces.realtime.direct import WebSocketLinks, text_frame
 from interfaces.realtime.lean import LeanSocket, LeanWebSocket, packet_frame
-from interfaces.realtime.rooms import (
-    KITCHEN,
-    ORDERS,
-    RoomMessage,
-    kitchen_room,
-    order_room,
-    reaches_kitchen,
-    route,
-)
+from interfaces.realtime.rooms import route_texts
 
 _LOG = logging.getLogger(__name__)
 
@@ -103,51 +95,38 @@ class CatchUp:
 
 
 class _Entry:
-    """One published event in the ring: the rooms it reaches and, once encoded, each
-    room's message as Engine.IO text.
+    """One published event in the ring, as each room's message in Engine.IO text.
 
-    Only bytes are kept (``_wires``: a dict of strings to bytes or None, which the garbage
-    collector does not track): the routed messages and their payload dicts are dropped
-    once encoded, so the ring adds next to nothing to the young generation's collections
-    (every published event stays in the ring, and the young collections' pauses grow
-    with what each second leaves alive). A room's message is routed again from the
-    projected event the first time a resume needs it.
+    An event published while any socket is connected is encoded when it is published, for
+    every room it reaches (``route_texts``: one encoding of the payload the rooms share,
+    plus one per station), listened to or not; the entry then keeps only bytes (a dict of
+    strings to bytes, which the garbage collector does not track) and drops the projected
+    event: its order view, the stored event and the states behind them. Every event stays
+    in the ring for seconds, so whatever an entry holds is walked by the young and middle
+    collections, whose pauses are the service's own share of S2's tail
+    (``docs/performance.md``). An event published while no socket is connected (S1's
+    load) keeps its projected event and is encoded the first time a resume needs it.
     """
 
     __slots__ = ("_wires", "position", "projected")
 
     def __init__(self, projected: ProjectedEvent) -> None:
         self.position = projected.position
-        self.projected = projected
-        self._wires: dict[str, bytes | None] | None = None
-        """Room -> its message's text (None: not encoded yet); None: not routed yet."""
+        self.projected: ProjectedEvent | None = projected
+        self._wires: dict[str, bytes] | None = None
 
-    def route(self) -> list[RoomMessage]:
-        """Route the event (once: its rooms are kept), for ``encoded``."""
-        messages = route(self.projected)
-        if self._wires is None:
-            self._wires = dict.fromkeys(m.room for m in messages)
-        return messages
-
-    def encoded(self, message: RoomMessage) -> bytes:
-        """``message`` (from ``route``) as Engine.IO text, kept for later resumes."""
-        assert self._wires is not None
-        wire = self._wires.get(message.room)
-        if wire is None:
-            wire = self._wires[message.room] = _text(message.event, message.payload)
-        return wire
+    def wires(self) -> dict[str, bytes]:
+        """Room -> the text it gets for this event (encoded on the first call)."""
+        wires = self._wires
+        if wires is None:
+            assert self.projected is not None
+            wires = self._wires = route_texts(self.projected)
+            self.projected = None
+        return wires
 
     def wire(self, room: str) -> bytes | None:
         """The text ``room`` gets for this event (None: it gets nothing)."""
-        messages = self.route() if self._wires is None else None
-        assert self._wires is not None
-        if room not in self._wires:
-            return None
-        wire = self._wires[room]
-        if wire is None:  # routed once more only if the rooms were known already
-            message = next(m for m in messages or route(self.projected) if m.room == room)
-            wire = self.encoded(message)
-        return wire
+        return self.wires().get(room)
 
 
 class SocketIOBroadcaster:
@@ -223,11 +202,12 @@ class SocketIOBroadcaster:
                 )
                 self._covered_from = projected.position - 1
             entry = _Entry(projected)
-            if self._catch_ups or self._listened(projected):
-                rooms = self._server.manager.rooms.get(NAMESPACE) or {}
-                for message in entry.route():
-                    if message.room in rooms or message.room in self._catch_ups:
-                        self._deliver(message.room, entry.position, entry.encoded(message))
+            rooms = self._server.manager.rooms.get(NAMESPACE) or {}
+            if rooms or self._catch_ups:
+                catch_ups = self._catch_ups
+                for room, wire in entry.wires().items():
+                    if room in rooms or room in catch_ups:
+                        self._deliver(room, entry.position, wire)
             self._remember(entry)
             self._head = projected.position
 
@@ -246,18 +226,6 @@ class SocketIOBroadcaster:
         else:
             assert self._links is not None
             self._links.write(protocol, frames)
-
-    def _listened(self, projected: ProjectedEvent) -> bool:
-        """Whether a room ``projected`` may reach has a participant (rooms without one
-        are removed by python-socketio), without routing it."""
-        rooms = self._server.manager.rooms.get(NAMESPACE)
-        if not rooms:
-            return False
-        if ORDERS in rooms or order_room(projected.order_id) in rooms:
-            return True
-        if not reaches_kitchen(projected):
-            return False
-        return KITCHEN in rooms or any(kitchen_room(s) in rooms for s in projected.stations)
 
     def _remember(self, entry: _Entry) -> None:
         if len(self._ring) == self._ring.maxlen:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
+
 from domain.ports import JSON
 from infrastructure.broadcast import ProjectedEvent
 
@@ -64,25 +66,62 @@ class RoomMessage:
     payload: JSON
 
 
+_SHARED: Final[Any] = object()
+"""In a ``_plan``: the room gets the shared payload's own order view."""
+
+
 def route(projected: ProjectedEvent) -> list[RoomMessage]:
     """Every room message ``projected`` turns into (none for an unknown event type)."""
+    base = base_payload(projected)
+    return [
+        RoomMessage(
+            room,
+            name,
+            _in(room, base) if order is _SHARED else {**_in(room, base), "order": order},
+        )
+        for room, name, order in _plan(projected)
+    ]
+
+
+def route_texts(projected: ProjectedEvent) -> dict[str, bytes]:
+    """``route(projected)`` encoded: each room's message as the Engine.IO text of a
+    Socket.IO EVENT for the default namespace (``42[event, payload]``, what a WebSocket
+    frame carries), the same bytes as encoding each ``RoomMessage`` on its own. The rooms
+    that share the payload (all but the stations') share one encoding of it: each text
+    is that encoding with the room's name spliced in front (``payload`` is
+    ``{"room": room, **base}``, and orjson writes keys in insertion order)."""
+    plan = _plan(projected)
+    if not plan:
+        return {}
+    base = base_payload(projected)
+    shared = orjson.dumps(base)[1:]  # the object's members and its closing brace
+    texts: dict[str, bytes] = {}
+    for room, name, order in plan:
+        body = shared if order is _SHARED else orjson.dumps({**base, "order": order})[1:]
+        texts[room] = b"".join(
+            (b"42[", orjson.dumps(name), b',{"room":', orjson.dumps(room), b",", body, b"]")
+        )
+    return texts
+
+
+def _plan(projected: ProjectedEvent) -> list[tuple[str, str, Any]]:
+    """``(room, event name, order view)`` for each room ``projected`` reaches, the view
+    being ``_SHARED`` where it is the event's own (``projected.order``)."""
     name = WIRE_EVENTS.get(projected.event.type)
     if name is None:
         return []
-    base = base_payload(projected)
-    own = order_room(projected.order_id)
-    messages = [
-        RoomMessage(ORDERS, name, _in(ORDERS, base)),
-        RoomMessage(own, name, _in(own, base)),
-    ]
+    plan = [(ORDERS, name, _SHARED), (order_room(projected.order_id), name, _SHARED)]
     if reaches_kitchen(projected):
-        kitchen_name = _kitchen_name(projected, name, None)
-        messages.append(RoomMessage(KITCHEN, kitchen_name, _in(KITCHEN, base)))
+        plan.append((KITCHEN, _kitchen_name(projected, name, None), _SHARED))
         for station in sorted(projected.stations):
-            room = kitchen_room(station)
-            payload = {**_in(room, base), "order": station_view(projected.order, station)}
-            messages.append(RoomMessage(room, _kitchen_name(projected, name, station), payload))
-    return messages
+            plan.append(
+                (
+                    kitchen_room(station),
+                    _kitchen_name(projected, name, station),
+                    station_view(projected.order, station),
+                )
+            )
+    return plan
 
 
 def reaches_kitchen(projected: ProjectedEvent) -> bool:

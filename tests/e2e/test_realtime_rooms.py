@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -220,3 +222,35 @@ async def test_room_position_heartbeat_in_a_quiet_room(database_url: str) -> Non
             beats = [p for e, p in sock.received if e == "room:position"]
             assert beats[0] == {"room": "kitchen:grill", "position": position}
             SERVER_EVENTS["room:position"].model_validate(beats[0])
+
+
+async def test_published_events_leave_only_their_texts_behind(
+    live_server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    """What a published event leaves alive is what the garbage collector walks until it
+    drops out of the ring (docs/performance.md): while a screen is connected, each event
+    is kept as every room's text (bytes), listened to or not, and the projector keeps each
+    order's view as the JSON text of its row, not the objects behind them. A look inside
+    the running server (same process)."""
+    assert live_server.server is not None
+    realtime = live_server.server.config.app.realtime
+    async with Socket(live_server.base_url) as screen:
+        await screen.join("join:kitchen")
+        before = realtime.broadcaster.head
+        order_ids = [(await place(client))["id"] for _ in range(5)]
+        await eventually(lambda: len(screen.events("kitchen")) == 5, what="5 new tickets")
+
+        entries = [e for e in realtime.broadcaster._ring if e.position > before]
+        assert len(entries) == 10  # placed, then fired, per order
+        for entry in entries:
+            held = [o for o in gc.get_referents(entry) if gc.is_tracked(o) and o is not type(entry)]
+            assert held == [], f"position {entry.position} keeps {held!r}"
+        for order_id in order_ids:
+            placed, fired = [e.wires() for e in entries if f"order:{order_id}" in e.wires()]
+            assert set(placed) == {"orders", f"order:{order_id}"}
+            assert set(fired) == {"orders", f"order:{order_id}", "kitchen", "kitchen:grill"}
+            view = ok(await client.get(f"/api/orders/{order_id}"))
+            assert json.loads(fired["orders"][2:])[1]["order"] == view
+            cached = realtime._sources.projector._cache._orders[order_id]
+            assert isinstance(cached[1], str)
+            assert json.loads(cached[1]) == view

@@ -242,6 +242,31 @@ async def test_reads_behind_the_head_from_memory_equal_reads_from_the_file(url: 
         await first.close()
 
 
+async def test_the_tail_lets_go_of_what_a_read_has_passed(url: str) -> None:
+    """A read answered from memory drops the positions the reader has read past (so they do
+    not stay alive for the garbage collector to walk); reading them again is a file read
+    with the same events."""
+    store = await open_event_store(url)
+    try:
+        appended = [
+            await store.append(f"s{n}", [new_event(data={"n": str(n)})], NO_STREAM)
+            for n in range(6)
+        ]
+        assert [r.last_position for r in appended] == [1, 2, 3, 4, 5, 6]
+        everything = await store.read_all(0, 100)  # from memory: the tail holds 1..6
+        assert [e.position for e in everything] == [1, 2, 3, 4, 5, 6]
+        assert [e.position for e in await store.read_all(4, 100)] == [5, 6]
+        tail = store._tail  # type: ignore[attr-defined]
+        assert [e.position for e in tail] == [5, 6]
+        assert await store.read_all(0, 100) == everything  # read from the file
+        assert await store.read_all(1, 2) == everything[1:3]
+        await store.append("s6", [new_event()], NO_STREAM)
+        assert [e.position for e in await store.read_all(6, 100)] == [7]
+        assert [e.position for e in tail] == [7]
+    finally:
+        await store.close()
+
+
 async def test_background_checkpoints_copy_the_wal_back_and_keep_it_bounded(
     url: str, tmp_path: Path
 ) -> None:
