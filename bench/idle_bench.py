@@ -31,7 +31,10 @@ get no order events, only the room's ``room:position`` heartbeat (every 5 s) and
 ``--station ''`` joins the plain ``kitchen`` room, which gets *every* S2 order: that is not
 idle (N x 200 deliveries/s), use it without ``--s2``.
 
-The client runs in this process pinned to CPU 1, the load generator too. The started server
+The client runs in this process pinned to CPU 1, the load generator too (``--client-nice
+19`` runs this process niced, the server and the load generator at the default priority,
+so that the idle clients' answers to pings and heartbeats wait for the load generator
+instead of delaying it). The started server
 gets this process's environment: ``ORDER_SERVICE_*`` settings apply (e.g.
 ``ORDER_SERVICE_ROOM_POSITION_INTERVAL=3600`` takes the heartbeat out). ``GET /health`` is
 probed every 20 ms during both idle windows (in a thread): its p99/max show the server's
@@ -272,7 +275,12 @@ def started_server(args: argparse.Namespace, workdir: Path, name: str) -> Any:
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            pinned(SERVER_CPU) + cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            pinned(SERVER_CPU) + cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=normal_priority,
         )
     try:
         yield Server(f"http://127.0.0.1:{port}", proc.pid, proc, log_path)
@@ -459,6 +467,12 @@ class Idle:
 # --- the load generator ------------------------------------------------------------------
 
 
+def normal_priority() -> None:
+    """In a child (the server, the load generator): the default scheduling priority, even
+    when this process runs niced (``--client-nice``)."""
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
 @contextlib.contextmanager
 def collector_paused() -> Any:
     """This process's cyclic collector frozen and off while S2 runs (both runs alike).
@@ -507,7 +521,10 @@ async def run_s2(args: argparse.Namespace, server: Server, label: str) -> dict[s
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *cmd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=normal_priority,
     )
     try:
         paused = args.client_gc == "paused"
@@ -765,7 +782,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="idle-bench-") as tmp:
         for rep in range(args.reps):
             reps.append(await one_rep(args, rep, Path(tmp)))
-    return {"client_gc": args.client_gc, "reps": reps, "median": summary(reps, args)}
+    return {
+        "client_gc": args.client_gc,
+        "client_nice": args.client_nice,
+        "reps": reps,
+        "median": summary(reps, args),
+    }
 
 
 def main() -> None:
@@ -794,6 +816,14 @@ def main() -> None:
         default="paused",
         help="this process's collector during S2 (on: its full collections of the idle "
         "clients stall the load generator on their shared core)",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        help="this process's nice value (the idle clients share the load generator's core; "
+        "at 19 their ping and heartbeat handling yields to it). Needs root below 0 for the "
+        "children, which run at 0",
     )
     parser.add_argument(
         "--harness", default=os.environ.get("BENCH_HARNESS", "/work/benchrun"), help="bench dir"
@@ -827,6 +857,8 @@ def main() -> None:
         parser.error(f"the file-descriptor limit ({limit}) is too low for {args.connections}")
     if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {CLIENT_CPU})
+    if args.client_nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)
     print(
         f"idle connections: {args.connections} x join:kitchen "
         f"{args.station or '(plain kitchen room)'}, {args.concurrency} at a time"
