@@ -22,6 +22,7 @@ usage: python bench/gc_pauses.py [--scenario S2] [--thresholds 20000,2,10000 ...
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,27 +97,27 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"the server did not start (exit {process.poll()}):\n{tail}")
 
 
-def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path) -> dict[str, Any]:
-    db = workdir / f"gc-{time.monotonic_ns()}.db"
+@contextlib.contextmanager
+def probed_server(
+    probe: str, workdir: Path, env: dict[str, str], port: int
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``order-service serve`` run by ``probe`` (Python source, given ``env`` and the port
+    in ``env``) pinned to CPU 0, on a fresh migrated SQLite file; the process and its URL.
+    Stopped (SIGTERM) on exit."""
+    db = workdir / f"probed-{time.monotonic_ns()}.db"
     env = {
         **os.environ,
         "ORDER_SERVICE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
         "ORDER_SERVICE_LOG_LEVEL": "warning",
+        **env,
     }
     subprocess.run(
         [str(BIN / "order-service"), "db", "upgrade"], env=env, check=True, capture_output=True
     )
-    port, out, log = free_port(), workdir / "collections.json", workdir / "server.log"
-    out.unlink(missing_ok=True)
-    env.update(
-        GC_PAUSES_THRESHOLDS=json.dumps(list(thresholds)),
-        GC_PAUSES_OUT=str(out),
-        GC_PAUSES_PORT=str(port),
-        PYTHONPATH=str(HERE),
-    )
+    log = workdir / "server.log"
     server = subprocess.Popen(
-        [*pinned(0), str(BIN / "python"), "-c", PROBE],
-        env=env,
+        [*pinned(0), str(BIN / "python"), "-c", probe],
+        env={**env, "PYTHONPATH": str(HERE)},
         cwd=HERE,
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
@@ -123,38 +125,58 @@ def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, server, log)
-        started = time.monotonic()
-        loadgen = subprocess.run(
-            [
-                *pinned(1),
-                "node",
-                "load/loadgen.mjs",
-                "--base",
-                base,
-                *SCENARIOS[args.scenario],
-                "--duration",
-                str(args.duration),
-                "--warmup",
-                "3",
-                "--drain",
-                "2",
-                "--server-pid",
-                str(server.pid),
-                "--label",
-                f"gc/{thresholds}",
-            ],
-            cwd=args.harness,
-            capture_output=True,
-            text=True,
-            timeout=args.duration + 120,
-        )
-        ended = time.monotonic()
-        time.sleep(1.5)  # one more flush of the probe's file
+        yield server, base
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def run_loadgen(
+    args: argparse.Namespace, base: str, server_pid: int, label: str
+) -> tuple[dict[str, Any], float, float]:
+    """The harness's load generator (``args.scenario``, ``args.duration``) pinned to CPU 1
+    against ``base``: its JSON result, and when it started and ended (monotonic)."""
+    started = time.monotonic()
+    loadgen = subprocess.run(
+        [
+            *pinned(1),
+            "node",
+            "load/loadgen.mjs",
+            "--base",
+            base,
+            *SCENARIOS[args.scenario],
+            "--duration",
+            str(args.duration),
+            "--warmup",
+            "3",
+            "--drain",
+            "2",
+            "--server-pid",
+            str(server_pid),
+            "--label",
+            label,
+        ],
+        cwd=args.harness,
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 120,
+    )
+    ended = time.monotonic()
     lines = [line for line in loadgen.stdout.splitlines() if line.startswith("{")]
-    result = json.loads(lines[-1]) if lines else {}
+    return (json.loads(lines[-1]) if lines else {}), started, ended
+
+
+def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path) -> dict[str, Any]:
+    port, out = free_port(), workdir / "collections.json"
+    out.unlink(missing_ok=True)
+    env = {
+        "GC_PAUSES_THRESHOLDS": json.dumps(list(thresholds)),
+        "GC_PAUSES_OUT": str(out),
+        "GC_PAUSES_PORT": str(port),
+    }
+    with probed_server(PROBE, workdir, env, port) as (server, base):
+        result, started, ended = run_loadgen(args, base, server.pid, f"gc/{thresholds}")
+        time.sleep(1.5)  # one more flush of the probe's file
     collections = [c for c in json.loads(out.read_text()) if started <= c[0] <= ended]
     by_generation: dict[str, Any] = {}
     for generation in (0, 1, 2):

@@ -24,16 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from gc_pauses import BIN, HERE, SCENARIOS, free_port, pinned, wait_ready
+from gc_pauses import SCENARIOS, free_port, probed_server, run_loadgen
 
 PROBE = """
 import asyncio, collections, gc, json, os, sys, threading, time
@@ -110,64 +108,19 @@ def figures(values: list[float]) -> dict[str, Any]:
 
 
 def one_run(args: argparse.Namespace, synchronous: str, workdir: Path) -> dict[str, Any]:
-    db = workdir / f"s2-{synchronous}-{time.monotonic_ns()}.db"
+    port, out = free_port(), workdir / f"probe-{synchronous}.json"
     env = {
-        **os.environ,
-        "ORDER_SERVICE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "ORDER_SERVICE_LOG_LEVEL": "warning",
         "ORDER_SERVICE_SQLITE_SYNCHRONOUS": synchronous,
+        "S2_PROBE_OUT": str(out),
+        "S2_PROBE_PORT": str(port),
     }
-    subprocess.run(
-        [str(BIN / "order-service"), "db", "upgrade"], env=env, check=True, capture_output=True
-    )
-    port, out, log = free_port(), workdir / f"probe-{synchronous}.json", workdir / "server.log"
-    env.update(S2_PROBE_OUT=str(out), S2_PROBE_PORT=str(port), PYTHONPATH=str(HERE))
-    server = subprocess.Popen(
-        [*pinned(0), str(BIN / "python"), "-c", PROBE],
-        env=env,
-        cwd=HERE,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, server, log)
-        started = time.monotonic()
+    with probed_server(PROBE, workdir, env, port) as (server, base):
         Path(str(out) + ".load").touch()
-        loadgen = subprocess.run(
-            [
-                *pinned(1),
-                "node",
-                "load/loadgen.mjs",
-                "--base",
-                base,
-                *SCENARIOS[args.scenario],
-                "--duration",
-                str(args.duration),
-                "--warmup",
-                "3",
-                "--drain",
-                "2",
-                "--server-pid",
-                str(server.pid),
-                "--label",
-                f"probe/{synchronous}",
-            ],
-            cwd=args.harness,
-            capture_output=True,
-            text=True,
-            timeout=args.duration + 120,
-        )
-        ended = time.monotonic()
+        result, started, ended = run_loadgen(args, base, server.pid, f"probe/{synchronous}")
         Path(str(out) + ".go").touch()
         deadline = time.monotonic() + 30
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    lines = [line for line in loadgen.stdout.splitlines() if line.startswith("{")]
-    result = json.loads(lines[-1]) if lines else {}
     seen = json.loads(out.read_text())
 
     def during(rows: list[Any]) -> list[Any]:
