@@ -69,8 +69,15 @@ def flush():
             json.dump(seen, f)
         os.replace(out + ".tmp", out)
 threading.Thread(target=flush, daemon=True).start()
+"""
+
+
+def serving(port_variable: str) -> str:
+    """The end of a probe's source: serve the app on the port in ``port_variable``."""
+    return f"""
 from interfaces.cli import main
-sys.argv = ["order-service", "serve", "--host", "127.0.0.1", "--port", os.environ["GC_PAUSES_PORT"]]
+port = os.environ["{port_variable}"]
+sys.argv = ["order-service", "serve", "--host", "127.0.0.1", "--port", port]
 main()
 """
 
@@ -174,7 +181,7 @@ def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path
         "GC_PAUSES_OUT": str(out),
         "GC_PAUSES_PORT": str(port),
     }
-    with probed_server(PROBE, workdir, env, port) as (server, base):
+    with probed_server(PROBE + serving("GC_PAUSES_PORT"), workdir, env, port) as (server, base):
         result, started, ended = run_loadgen(args, base, server.pid, f"gc/{thresholds}")
         time.sleep(1.5)  # one more flush of the probe's file
     collections = [c for c in json.loads(out.read_text()) if started <= c[0] <= ended]

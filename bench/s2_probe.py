@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gc_pauses import SCENARIOS, free_port, probed_server, run_loadgen
+from gc_pauses import SCENARIOS, free_port, probed_server, run_loadgen, serving
 
 PROBE = """
 import asyncio, collections, gc, json, os, sys, threading, time
@@ -85,9 +85,6 @@ def write_when_asked():
         json.dump(seen, f)
     os.replace(out + ".tmp", out)
 threading.Thread(target=write_when_asked, daemon=True).start()
-from interfaces.cli import main
-sys.argv = ["order-service", "serve", "--host", "127.0.0.1", "--port", os.environ["S2_PROBE_PORT"]]
-main()
 """
 
 
@@ -114,7 +111,7 @@ def one_run(args: argparse.Namespace, synchronous: str, workdir: Path) -> dict[s
         "S2_PROBE_OUT": str(out),
         "S2_PROBE_PORT": str(port),
     }
-    with probed_server(PROBE, workdir, env, port) as (server, base):
+    with probed_server(PROBE + serving("S2_PROBE_PORT"), workdir, env, port) as (server, base):
         Path(str(out) + ".load").touch()
         result, started, ended = run_loadgen(args, base, server.pid, f"probe/{synchronous}")
         Path(str(out) + ".go").touch()
