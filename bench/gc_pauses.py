@@ -173,6 +173,22 @@ def run_loadgen(
     return (json.loads(lines[-1]) if lines else {}), started, ended
 
 
+def parse_with_load_arguments(
+    parser: argparse.ArgumentParser, *, duration: int
+) -> argparse.Namespace:
+    """``parser``'s arguments plus those of a run of the harness's load generator
+    (``--scenario``, ``--duration``, ``--harness``, ``--json``), parsed; exits when the
+    harness has no load generator."""
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="S2")
+    parser.add_argument("--duration", type=int, default=duration)
+    parser.add_argument("--harness", default=os.environ.get("HARNESS", "/work/benchrun"))
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    if not (Path(args.harness) / "load" / "loadgen.mjs").exists():
+        raise SystemExit(f"no load generator under {args.harness} (set --harness)")
+    return args
+
+
 def one_run(args: argparse.Namespace, thresholds: tuple[int, ...], workdir: Path) -> dict[str, Any]:
     port, out = free_port(), workdir / "collections.json"
     out.unlink(missing_ok=True)
@@ -209,17 +225,11 @@ def main() -> None:
     from interfaces.server import GC_THRESHOLDS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="S2")
     parser.add_argument(
         "--thresholds", action="append", default=None, help="a,b,c (repeat for each configuration)"
     )
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--harness", default=os.environ.get("HARNESS", "/work/benchrun"))
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    if not (Path(args.harness) / "load" / "loadgen.mjs").exists():
-        raise SystemExit(f"no load generator under {args.harness} (set --harness)")
+    args = parse_with_load_arguments(parser, duration=20)
     configs = (
         [tuple(int(x) for x in t.split(",")) for t in args.thresholds]
         if args.thresholds

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gc_pauses import SCENARIOS, free_port, probed_server, run_loadgen, serving
+from gc_pauses import free_port, parse_with_load_arguments, probed_server, run_loadgen, serving
 
 PROBE = """
 import asyncio, collections, gc, json, os, sys, threading, time
@@ -144,14 +143,8 @@ def one_run(args: argparse.Namespace, synchronous: str, workdir: Path) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="S2")
     parser.add_argument("--synchronous", nargs="+", default=["FULL"])
-    parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--harness", default=os.environ.get("HARNESS", "/work/benchrun"))
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    if not (Path(args.harness) / "load" / "loadgen.mjs").exists():
-        raise SystemExit(f"no load generator under {args.harness} (set --harness)")
+    args = parse_with_load_arguments(parser, duration=15)
     runs = []
     with tempfile.TemporaryDirectory(prefix="s2-probe-") as tmp:
         for synchronous in args.synchronous:
