@@ -892,14 +892,15 @@ class _OrderCache:
 
     def view_text(self, order_id: str, version: int, position: int) -> str | None:
         """The view's text of the order at ``version``, if that is its state here and it
-        was made at or below ``position``."""
+        was made at or below ``position`` (committed, hence settled: an entry still
+        holding its change belongs to the batch being folded, past ``position``)."""
         entry = self._orders.get(order_id)
         if entry is None:
             return None
         tracked, view = entry
         if tracked.order.version != version or tracked.meta.position > position:
             return None
-        return view.view_text if isinstance(view, OrderChange) else view
+        return view if isinstance(view, str) else None
 
     def settle(self, changes: Sequence[OrderChange]) -> None:
         """The batch of ``changes`` is committed: their entries keep the view's text, not
