@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 cat >"$WORK/post.py" <<'PY'
-import asyncio, sys, time
+import asyncio, sys
 import httpx, socketio
 base, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 body = {"order_type": "dine_in", "table_number": 7, "notes": "bench", "items": [

@@ -143,7 +143,7 @@ class OrderViewsProjection:
             values = [
                 view_values(c.after, c.view, c.view_text)
                 for c in final.values()
-                if c.after is not None and c.view is not None
+                if c.after is not None and c.view is not None and c.view_text is not None
             ]
             if gone:
                 await _execute_plain(conn, _VIEWS_DELETE, [(oid,) for oid in gone])
@@ -151,9 +151,9 @@ class OrderViewsProjection:
                 await _execute_plain(conn, _VIEWS_UPSERT, values)
             return
         rows = [
-            view_row(c.after, c.view, c.view_text)
+            view_row(c.after, c.view_text)
             for c in final.values()
-            if c.after is not None and c.view is not None
+            if c.after is not None and c.view_text is not None
         ]
         if gone:
             await conn.execute(delete(ORDER_VIEWS).where(ORDER_VIEWS.c.id.in_(gone)))
@@ -240,9 +240,8 @@ def _last_per_order(changes: Sequence[OrderChange]) -> dict[str, OrderChange]:
     return {change.order_id: change for change in changes}
 
 
-def view_row(tracked: TrackedOrder, view: JSON, text: str | None = None) -> dict[str, Any]:
-    """The ``order_views`` row of ``tracked``, whose rendered view is ``view`` (``text``: its
-    JSON text, when already encoded)."""
+def view_row(tracked: TrackedOrder, text: str) -> dict[str, Any]:
+    """The ``order_views`` row of ``tracked``, whose rendered view's JSON text is ``text``."""
     order, meta = tracked.order, tracked.meta
     return {
         "id": order.order_id,
@@ -257,7 +256,7 @@ def view_row(tracked: TrackedOrder, view: JSON, text: str | None = None) -> dict
         "created_at": as_utc(meta.created_at),
         "updated_at": as_utc(meta.updated_at),
         "sent_at": as_utc(meta.sent_at) if meta.sent_at is not None else None,
-        "view": dumps(view) if text is None else text,
+        "view": text,
     }
 
 
@@ -295,11 +294,11 @@ def ticket_item_rows(order_id: str, lines: list[Item]) -> Iterable[dict[str, Any
         }
 
 
-def view_values(tracked: TrackedOrder, view: JSON, text: str | None = None) -> tuple[Any, ...]:
+def view_values(tracked: TrackedOrder, view: JSON, text: str) -> tuple[Any, ...]:
     """``view_row`` as stored on SQLite, in ``order_views`` column order (``PlainSql``).
 
     ``view`` is ``render_order(tracked)``: its times are taken from it (``stored_iso``);
-    ``text``, when given, is its JSON text."""
+    ``text`` is its JSON text."""
     return view_row_values(view, tracked.meta.created_position, text)
 
 
