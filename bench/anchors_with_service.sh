@@ -11,6 +11,11 @@
 #   HARNESS=/work/benchrun bench/anchors_with_service.sh            # REPS=3, S1 S2 S3
 #   REPS=1 SCENARIOS=S1 SERVERS="node service" bench/anchors_with_service.sh
 #
+# One more scenario is added for EXTRA pairs: S2r, S2 with the harness's raw Engine.IO
+# subscriber client (as S3r is to S3), e.g. EXTRA="S2r:node S2r:service". With it, the
+# share of S2's end-to-end time that is the load generator decoding socket.io-client
+# packets (one Node process decodes all 50 subscribers' copies) shows against the rest.
+#
 # HARNESS is a writable copy of ../shared/bench with its setup.sh done. The patched script is
 # a temporary copy; the harness itself is not modified. Results land in $HARNESS/results/.
 set -euo pipefail
@@ -40,6 +45,12 @@ if "service|service-normal|service-alt)" not in text:
     if anchor not in text:
         sys.exit("run_anchors.sh has no 'py-uvloop)' case to insert before")
     text = text.replace(anchor, case + anchor, 1)
+raw_s3 = "    S3r) echo"
+s2r = '    S2r) echo "--rate 200 --subscribers 50 --client raw" ;;  # S2, raw subscriber client\n'
+if "    S2r)" not in text:
+    if raw_s3 not in text:
+        sys.exit("run_anchors.sh has no 'S3r)' scenario to insert S2r before")
+    text = text.replace(raw_s3, s2r + raw_s3, 1)
 open(target, "w").write(text)
 PY
 chmod +x "$patched"
