@@ -175,16 +175,21 @@ async def test_wait_for_events_notices_another_instance_by_polling(url: str) -> 
         woke: list[int] = []
 
         async def wait() -> None:
-            woke.append(await watcher.wait_for_events(head, timeout=20))
+            # No time limit: only the poller's look at the file can end this wait (the
+            # writer is another instance: its commit notifies its own waiters only).
+            woke.append(await watcher.wait_for_events(head, timeout=None))
 
-        started = time.monotonic()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(wait)
-            await anyio.wait_all_tasks_blocked()
-            await writer.append("s", [new_event(data={"append": "1"})], 1)
+        with anyio.fail_after(20):  # a hang guard, not a speed check
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(wait)
+                # Append once the watcher waits. (Not ``anyio.wait_all_tasks_blocked``: with
+                # the poller waking every 50 ms it could take seconds to see every task
+                # blocked at once, and the wait could look at the file before waiting.)
+                while not watcher._waiters:  # type: ignore[attr-defined]
+                    await anyio.sleep(0.005)
+                await writer.append("s", [new_event(data={"append": "1"})], 1)
 
         assert woke == [head + 1]
-        assert time.monotonic() - started < 5
     finally:
         await watcher.close()
         await writer.close()
