@@ -182,10 +182,9 @@ async def test_wait_for_events_notices_another_instance_by_polling(url: str) -> 
         with anyio.fail_after(20):  # a hang guard, not a speed check
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(wait)
-                # Append once the watcher waits. (Not ``anyio.wait_all_tasks_blocked``: with
-                # the poller waking every 50 ms it could take seconds to see every task
-                # blocked at once, and the wait could look at the file before waiting.)
-                # The store has no event for "someone waits": look at its count.
+                # Append once the watcher waits, by its waiter count (the store has no event
+                # for it). ``anyio.wait_all_tasks_blocked`` took 0.1-20 s here: with the
+                # poller waking every 50 ms it seldom sees every task blocked at once.
                 while not watcher._waiters:  # type: ignore[attr-defined]  # noqa: ASYNC110
                     await anyio.sleep(0.005)
                 await writer.append("s", [new_event(data={"append": "1"})], 1)
